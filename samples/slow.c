@@ -1,0 +1,71 @@
+/*
+ * slow.c - takes its time: sleeps inside HttpExtensionProc, then answers.
+ *
+ *   GET /scripts/slow.dll?ms=250   ->   200, text/plain, "slept 250\n"
+ *
+ * ?ms= is the delay in milliseconds (default 0, at most 3600000 = 1 hour).
+ * The sleep blocks the thread that called HttpExtensionProc, the way a slow
+ * database query in a legacy extension does; the gateway's concurrency limits
+ * and queueing are tested with it.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "isapi.h"
+#include "common/query.h"
+
+#ifndef _WIN32
+#include <time.h> /* nanosleep; Windows has Sleep() in <windows.h> */
+#endif
+
+#define SLOW_MAX_MS 3600000UL
+
+ISAPI_EXPORT BOOL WINAPI GetExtensionVersion(HSE_VERSION_INFO *pVer) {
+  pVer->dwExtensionVersion = HSE_VERSION;
+  snprintf(pVer->lpszExtensionDesc, sizeof pVer->lpszExtensionDesc, "%s", "slow sample");
+  return TRUE;
+}
+
+static void sleep_ms(unsigned long ms) {
+#ifdef _WIN32
+  Sleep((DWORD)ms);
+#else
+  struct timespec ts;
+  ts.tv_sec = (time_t)(ms / 1000);
+  ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+  while (nanosleep(&ts, &ts) != 0) { /* interrupted by a signal: sleep the rest */
+  }
+#endif
+}
+
+ISAPI_EXPORT DWORD WINAPI HttpExtensionProc(EXTENSION_CONTROL_BLOCK *ecb) {
+  unsigned long ms = query_get_ulong(ecb->lpszQueryString, "ms", 0);
+  char body[64];
+  char headers[128];
+  HSE_SEND_HEADER_EX_INFO hdr;
+  DWORD len;
+
+  if (ms > SLOW_MAX_MS) ms = SLOW_MAX_MS;
+  sleep_ms(ms);
+
+  snprintf(body, sizeof body, "slept %lu\n", ms);
+  len = (DWORD)strlen(body);
+  snprintf(headers, sizeof headers, "Content-Type: text/plain\r\nContent-Length: %lu\r\n\r\n",
+           (unsigned long)len);
+  hdr.pszStatus = "200 OK";
+  hdr.cchStatus = (DWORD)strlen(hdr.pszStatus);
+  hdr.pszHeader = headers;
+  hdr.cchHeader = (DWORD)strlen(headers);
+  hdr.fKeepConn = TRUE;
+
+  if (!ecb->ServerSupportFunction(ecb->ConnID, HSE_REQ_SEND_RESPONSE_HEADER_EX, &hdr, NULL, NULL) ||
+      !ecb->WriteClient(ecb->ConnID, body, &len, HSE_IO_SYNC)) {
+    return HSE_STATUS_ERROR;
+  }
+  return HSE_STATUS_SUCCESS;
+}
+
+ISAPI_EXPORT BOOL WINAPI TerminateExtension(DWORD dwFlags) {
+  (void)dwFlags;
+  return TRUE;
+}
