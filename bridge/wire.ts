@@ -1,0 +1,457 @@
+/**
+ * The gateway <-> bridge wire format: the only module that knows byte offsets.
+ * Documented in bridge/PROTOCOL.md; keep the two in step.
+ *
+ * Every frame is a 12-byte header followed by its payload:
+ *   u8 type | u8 flags | u16 reserved (0) | u32 stream id | u32 payload length   (little endian)
+ * Strings inside payloads are u32 length + latin1 bytes: HTTP heads are bytes, not
+ * text, and latin1 round-trips every byte exactly as Node's http parser hands them over.
+ */
+import type { RequestInfo } from './request-info';
+
+export const PROTOCOL_VERSION = 1;
+export const FRAME_HEADER_SIZE = 12;
+/** Large enough for a 64 KiB WriteClient plus head; small enough that one frame never pins much memory. */
+export const DEFAULT_MAX_PAYLOAD = 1 << 20;
+
+export const FrameType = {
+  /** First frame in each direction: u16 protocol version, string role, string credential. */
+  HELLO: 0x01,
+  /** Gateway -> bridge: a new request on this connection (payload: RequestInfo). */
+  REQUEST: 0x10,
+  /** Gateway -> bridge: request body bytes. */
+  REQUEST_BODY: 0x11,
+  /** Gateway -> bridge: end of the request body. */
+  REQUEST_END: 0x12,
+  /** Either way: the request is over before its end (payload: u32 code, string reason). */
+  ABORT: 0x13,
+  /** Bridge -> gateway: status and headers (payload: ResponseHeadFrame). */
+  RESPONSE_HEAD: 0x20,
+  /** Bridge -> gateway: response body bytes, in the order WriteClient produced them. */
+  RESPONSE_BODY: 0x21,
+  /** Bridge -> gateway: the extension finished the request (payload: ResponseEndFrame). */
+  RESPONSE_END: 0x22,
+  /** Gateway -> bridge: ask for a metrics snapshot; bridge answers METRICS_RESPONSE (string payload). */
+  METRICS_REQUEST: 0x30,
+  METRICS_RESPONSE: 0x31,
+} as const;
+export type FrameTypeCode = (typeof FrameType)[keyof typeof FrameType];
+
+const knownTypes = new Set<number>(Object.values(FrameType));
+
+/** Flags of RESPONSE_HEAD. */
+export const HeadFlags = {
+  /** The extension framed the body itself with chunked encoding (pass it through). */
+  EXTENSION_CHUNKED: 0x1,
+  /** HSE_SEND_HEADER_EX_INFO.fKeepConn was FALSE or the extension asked to close. */
+  CLOSE: 0x2,
+} as const;
+
+export class WireProtocolError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = 'WireProtocolError';
+    this.code = code;
+  }
+}
+
+export interface Frame {
+  type: FrameTypeCode;
+  flags: number;
+  streamId: number;
+  payload: Buffer;
+}
+
+export function encodeFrame(type: FrameTypeCode, streamId: number, payload?: Buffer, flags = 0): Buffer {
+  const length = payload ? payload.length : 0;
+  const frame = Buffer.allocUnsafe(FRAME_HEADER_SIZE + length);
+  writeFrameHeader(frame, 0, type, flags, streamId, length);
+  if (payload) payload.copy(frame, FRAME_HEADER_SIZE);
+  return frame;
+}
+
+/** Just the 12-byte header, for writing a large payload without copying it. */
+export function encodeFrameHeader(type: FrameTypeCode, streamId: number, length: number, flags = 0): Buffer {
+  const header = Buffer.allocUnsafe(FRAME_HEADER_SIZE);
+  writeFrameHeader(header, 0, type, flags, streamId, length);
+  return header;
+}
+
+function writeFrameHeader(buf: Buffer, at: number, type: number, flags: number, streamId: number, length: number): void {
+  buf[at] = type;
+  buf[at + 1] = flags;
+  buf.writeUInt16LE(0, at + 2);
+  buf.writeUInt32LE(streamId >>> 0, at + 4);
+  buf.writeUInt32LE(length, at + 8);
+}
+
+/**
+ * Incremental decoder: feed it socket chunks, get whole frames. Payloads are
+ * views into the received chunks when a frame lies inside one chunk (the common
+ * case for bodies), copies only when a frame straddles chunks.
+ */
+export class FrameDecoder {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private readonly maxPayload: number;
+
+  constructor(options: { maxPayload?: number } = {}) {
+    this.maxPayload = options.maxPayload ?? DEFAULT_MAX_PAYLOAD;
+  }
+
+  /** Decodes as many frames as the data completes. Throws WireProtocolError on a malformed frame. */
+  push(chunk: Buffer, onFrame: (frame: Frame) => void): void {
+    let data: Buffer;
+    if (this.pendingBytes === 0) {
+      data = chunk;
+    } else {
+      this.pending.push(chunk);
+      data = Buffer.concat(this.pending, this.pendingBytes + chunk.length);
+      this.pending = [];
+      this.pendingBytes = 0;
+    }
+    let offset = 0;
+    while (data.length - offset >= FRAME_HEADER_SIZE) {
+      const type = data[offset]!;
+      const flags = data[offset + 1]!;
+      const reserved = data.readUInt16LE(offset + 2);
+      const streamId = data.readUInt32LE(offset + 4);
+      const length = data.readUInt32LE(offset + 8);
+      if (!knownTypes.has(type)) {
+        throw new WireProtocolError('ERR_WIRE_UNKNOWN_TYPE', `unknown frame type 0x${type.toString(16)}`);
+      }
+      if (reserved !== 0) {
+        throw new WireProtocolError('ERR_WIRE_RESERVED', `reserved header bits set (0x${reserved.toString(16)})`);
+      }
+      if (length > this.maxPayload) {
+        throw new WireProtocolError('ERR_WIRE_TOO_LARGE', `frame payload of ${length} bytes exceeds ${this.maxPayload}`);
+      }
+      if (data.length - offset - FRAME_HEADER_SIZE < length) break;
+      const start = offset + FRAME_HEADER_SIZE;
+      onFrame({ type: type as FrameTypeCode, flags, streamId, payload: data.subarray(start, start + length) });
+      offset = start + length;
+    }
+    if (offset < data.length) {
+      const rest = data.subarray(offset);
+      this.pending.push(rest);
+      this.pendingBytes = rest.length;
+    }
+  }
+
+  /** Bytes received but not yet part of a whole frame (a connection closing with these is truncated). */
+  get bufferedBytes(): number {
+    return this.pendingBytes;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Payload encoding helpers
+
+class PayloadWriter {
+  private buf: Buffer;
+  private at = 0;
+  constructor(size: number) {
+    this.buf = Buffer.allocUnsafe(size);
+  }
+  u8(v: number): this {
+    this.buf[this.at++] = v;
+    return this;
+  }
+  u16(v: number): this {
+    this.buf.writeUInt16LE(v, this.at);
+    this.at += 2;
+    return this;
+  }
+  u32(v: number): this {
+    this.buf.writeUInt32LE(v >>> 0, this.at);
+    this.at += 4;
+    return this;
+  }
+  i64(v: number): this {
+    this.buf.writeDoubleLE(v, this.at);
+    this.at += 8;
+    return this;
+  }
+  str(s: string): this {
+    const n = this.buf.write(s, this.at + 4, 'latin1');
+    this.buf.writeUInt32LE(n, this.at);
+    this.at += 4 + n;
+    return this;
+  }
+  done(): Buffer {
+    return this.at === this.buf.length ? this.buf : this.buf.subarray(0, this.at);
+  }
+}
+
+class PayloadReader {
+  private at = 0;
+  constructor(
+    private readonly buf: Buffer,
+    private readonly what: string,
+  ) {}
+  private need(n: number): void {
+    if (this.at + n > this.buf.length) {
+      throw new WireProtocolError('ERR_WIRE_TRUNCATED', `${this.what} payload truncated at byte ${this.at}`);
+    }
+  }
+  u8(): number {
+    this.need(1);
+    return this.buf[this.at++]!;
+  }
+  u16(): number {
+    this.need(2);
+    const v = this.buf.readUInt16LE(this.at);
+    this.at += 2;
+    return v;
+  }
+  u32(): number {
+    this.need(4);
+    const v = this.buf.readUInt32LE(this.at);
+    this.at += 4;
+    return v;
+  }
+  f64(): number {
+    this.need(8);
+    const v = this.buf.readDoubleLE(this.at);
+    this.at += 8;
+    return v;
+  }
+  str(): string {
+    const n = this.u32();
+    this.need(n);
+    const s = this.buf.toString('latin1', this.at, this.at + n);
+    this.at += n;
+    return s;
+  }
+  skip(n: number): void {
+    this.need(n);
+    this.at += n;
+  }
+  end(): void {
+    if (this.at !== this.buf.length) {
+      throw new WireProtocolError('ERR_WIRE_TRAILING', `${this.what} payload has ${this.buf.length - this.at} trailing bytes`);
+    }
+  }
+}
+
+const strSize = (s: string): number => 4 + s.length;
+
+// ---------------------------------------------------------------------------
+// HELLO
+
+export interface Hello {
+  version: number;
+  role: 'gateway' | 'bridge';
+  /** The shared-secret proof for TCP transports; "" on local sockets. */
+  credential: string;
+}
+
+export function encodeHello(hello: Hello): Buffer {
+  const w = new PayloadWriter(2 + strSize(hello.role) + strSize(hello.credential));
+  return encodeFrame(FrameType.HELLO, 0, w.u16(hello.version).str(hello.role).str(hello.credential).done());
+}
+
+export function decodeHello(payload: Buffer): Hello {
+  const r = new PayloadReader(payload, 'HELLO');
+  const version = r.u16();
+  const role = r.str();
+  const credential = r.str();
+  r.end();
+  if (role !== 'gateway' && role !== 'bridge') {
+    throw new WireProtocolError('ERR_WIRE_BAD_VALUE', `HELLO role must be gateway or bridge, got ${JSON.stringify(role)}`);
+  }
+  return { version, role, credential };
+}
+
+// ---------------------------------------------------------------------------
+// REQUEST
+
+/** Fixed-size prefix of REQUEST: f64 content length, u32 remote port, u32 local port, u8 secure. */
+const REQUEST_FIXED = 8 + 4 + 4 + 1;
+
+export function encodeRequest(streamId: number, info: RequestInfo): Buffer {
+  let size = REQUEST_FIXED + 4;
+  size += strSize(info.requestId) + strSize(info.appName) + strSize(info.method) + strSize(info.url);
+  size += strSize(info.httpVersion) + strSize(info.scriptName) + strSize(info.pathInfo) + strSize(info.queryString);
+  size += strSize(info.remoteAddress) + strSize(info.localAddress);
+  for (const [name, value] of info.headers) size += strSize(name) + strSize(value);
+  const w = new PayloadWriter(size);
+  w.i64(info.contentLength).u32(info.remotePort).u32(info.localPort).u8(info.secure ? 1 : 0);
+  w.str(info.requestId).str(info.appName).str(info.method).str(info.url).str(info.httpVersion);
+  w.str(info.scriptName).str(info.pathInfo).str(info.queryString);
+  w.str(info.remoteAddress).str(info.localAddress);
+  w.u32(info.headers.length);
+  for (const [name, value] of info.headers) w.str(name).str(value);
+  return encodeFrame(FrameType.REQUEST, streamId, w.done());
+}
+
+export function decodeRequest(payload: Buffer): RequestInfo {
+  const r = new PayloadReader(payload, 'REQUEST');
+  const contentLength = r.f64();
+  const remotePort = r.u32();
+  const localPort = r.u32();
+  const secure = r.u8() === 1;
+  const info: RequestInfo = {
+    requestId: r.str(),
+    appName: r.str(),
+    method: r.str(),
+    url: r.str(),
+    httpVersion: r.str(),
+    scriptName: r.str(),
+    pathInfo: r.str(),
+    queryString: r.str(),
+    remoteAddress: r.str(),
+    remotePort,
+    localAddress: r.str(),
+    localPort,
+    secure,
+    contentLength,
+    headers: [],
+  };
+  const count = r.u32();
+  if (count > 10000) throw new WireProtocolError('ERR_WIRE_BAD_VALUE', `REQUEST declares ${count} headers`);
+  for (let i = 0; i < count; i++) info.headers.push([r.str(), r.str()]);
+  r.end();
+  return info;
+}
+
+/** The app name of a REQUEST payload without decoding the rest (the main thread only schedules). */
+export function peekRequestApp(payload: Buffer): string {
+  const r = new PayloadReader(payload, 'REQUEST');
+  r.skip(REQUEST_FIXED);
+  r.str();
+  return r.str();
+}
+
+/** Content-Length of a REQUEST payload, -1 for a body of unknown length. */
+export function peekRequestContentLength(payload: Buffer): number {
+  if (payload.length < 8) throw new WireProtocolError('ERR_WIRE_TRUNCATED', 'REQUEST payload truncated at byte 0');
+  return payload.readDoubleLE(0);
+}
+
+// ---------------------------------------------------------------------------
+// ABORT
+
+export interface Abort {
+  /** A Win32 error code (ERROR_OPERATION_ABORTED when the client left) or an HTTP status. */
+  code: number;
+  reason: string;
+}
+
+export function encodeAbort(streamId: number, abort: Abort): Buffer {
+  const w = new PayloadWriter(4 + strSize(abort.reason));
+  return encodeFrame(FrameType.ABORT, streamId, w.u32(abort.code).str(abort.reason).done());
+}
+
+export function decodeAbort(payload: Buffer): Abort {
+  const r = new PayloadReader(payload, 'ABORT');
+  const abort = { code: r.u32(), reason: r.str() };
+  r.end();
+  return abort;
+}
+
+// ---------------------------------------------------------------------------
+// RESPONSE_HEAD
+
+export interface ResponseHeadFrame {
+  statusCode: number;
+  reason: string;
+  headers: Array<[string, string]>;
+  flags: number;
+}
+
+export function encodeResponseHead(streamId: number, head: ResponseHeadFrame): Buffer {
+  let size = 2 + strSize(head.reason) + 4;
+  for (const [name, value] of head.headers) size += strSize(name) + strSize(value);
+  const w = new PayloadWriter(size);
+  w.u16(head.statusCode).str(head.reason).u32(head.headers.length);
+  for (const [name, value] of head.headers) w.str(name).str(value);
+  return encodeFrame(FrameType.RESPONSE_HEAD, streamId, w.done(), head.flags);
+}
+
+export function decodeResponseHead(payload: Buffer, flags: number): ResponseHeadFrame {
+  const r = new PayloadReader(payload, 'RESPONSE_HEAD');
+  const statusCode = r.u16();
+  const reason = r.str();
+  const count = r.u32();
+  if (count > 10000) throw new WireProtocolError('ERR_WIRE_BAD_VALUE', `RESPONSE_HEAD declares ${count} headers`);
+  const headers: Array<[string, string]> = [];
+  for (let i = 0; i < count; i++) headers.push([r.str(), r.str()]);
+  r.end();
+  return { statusCode, reason, headers, flags };
+}
+
+// ---------------------------------------------------------------------------
+// RESPONSE_END
+
+/**
+ * Per-request I/O accounting recorded by the bridge, as a fixed list of numbers
+ * so it crosses the wire without JSON. The order below IS the wire order.
+ */
+export const ACCOUNTING_FIELDS = [
+  'syncWrites',
+  'syncWriteBytes',
+  'asyncWrites',
+  'asyncWriteBytes',
+  'syncReads',
+  'syncReadBytes',
+  'asyncReads',
+  'asyncReadBytes',
+  'transmitFileBytes',
+  'vectorSendBytes',
+  'maxOutstanding',
+  'rejectedSecondOutstanding',
+  'completionErrors',
+  'longestPendingMs',
+  'ssfCalls',
+  'ssfUnsupported',
+] as const;
+export type AccountingField = (typeof ACCOUNTING_FIELDS)[number];
+export type AccountingCounters = Record<AccountingField, number>;
+
+export function emptyCounters(): AccountingCounters {
+  const c = {} as AccountingCounters;
+  for (const f of ACCOUNTING_FIELDS) c[f] = 0;
+  return c;
+}
+
+export interface ResponseEndFrame {
+  /** What HttpExtensionProc returned (or the DONE_WITH_SESSION status for PENDING requests). */
+  hseStatus: number;
+  /** ECB.dwHttpStatusCode at the end, as IIS logs it. */
+  loggedStatus: number;
+  /** ECB.lpszLogData at the end. */
+  logData: string;
+  /** Text appended with HSE_APPEND_LOG_PARAMETER. */
+  appendedLog: string;
+  counters: AccountingCounters;
+  /** Free-form structured details (per-op timings, SSF counts by name) as a JSON string; not parsed on the hot path. */
+  detail: string;
+}
+
+export function encodeResponseEnd(streamId: number, end: ResponseEndFrame): Buffer {
+  const size = 4 + 4 + strSize(end.logData) + strSize(end.appendedLog) + 8 * ACCOUNTING_FIELDS.length + strSize(end.detail);
+  const w = new PayloadWriter(size);
+  w.u32(end.hseStatus).u32(end.loggedStatus).str(end.logData).str(end.appendedLog);
+  for (const f of ACCOUNTING_FIELDS) w.i64(end.counters[f]);
+  w.str(end.detail);
+  return encodeFrame(FrameType.RESPONSE_END, streamId, w.done());
+}
+
+export function decodeResponseEnd(payload: Buffer): ResponseEndFrame {
+  const r = new PayloadReader(payload, 'RESPONSE_END');
+  const hseStatus = r.u32();
+  const loggedStatus = r.u32();
+  const logData = r.str();
+  const appendedLog = r.str();
+  const counters = {} as AccountingCounters;
+  for (const f of ACCOUNTING_FIELDS) counters[f] = r.f64();
+  const detail = r.str();
+  r.end();
+  return { hseStatus, loggedStatus, logData, appendedLog, counters, detail };
+}
+
+export function encodeText(type: typeof FrameType.METRICS_RESPONSE | typeof FrameType.METRICS_REQUEST, streamId: number, text: string): Buffer {
+  return encodeFrame(type, streamId, Buffer.from(text, 'utf8'));
+}
