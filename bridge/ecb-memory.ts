@@ -1,0 +1,88 @@
+/**
+ * The native memory behind one EXTENSION_CONTROL_BLOCK: the 192-byte struct, the
+ * strings it points to and the read-ahead body, in one allocation that lives
+ * exactly as long as the request (until HttpExtensionProc returns, or until
+ * DONE_WITH_SESSION for a PENDING request).
+ */
+import koffi from 'koffi';
+import { HSE_LOG_BUFFER_LEN, HSE_VERSION } from './abi/constants';
+import { ECB, ECB_SIZE } from './abi/structs';
+
+export interface EcbFields {
+  connId: number;
+  method: string;
+  /** Never null: "" when the URL has no query, as IIS passes (mod_isapi passed NULL, crashing PHP). */
+  queryString: string;
+  pathInfo: string;
+  pathTranslated: string;
+  contentType: string;
+  /** Content-Length, or 0xFFFFFFFF for a chunked body or one of 4 GiB or more. */
+  totalBytes: number;
+  preload: Uint8Array;
+  /** The four shim entry points, in ECB order. */
+  entries: readonly [bigint, bigint, bigint, bigint];
+}
+
+export class EcbMemory {
+  readonly address: bigint;
+  private readonly view: Buffer;
+  private freed = false;
+
+  constructor(f: EcbFields) {
+    const strings = [f.method, f.queryString, f.pathInfo, f.pathTranslated, f.contentType];
+    let size = ECB_SIZE;
+    for (const s of strings) size += Buffer.byteLength(s, 'latin1') + 1;
+    // One NUL after the read-ahead bytes, as IIS leaves there.
+    size += f.preload.length + 1;
+    this.address = koffi.alloc('uint8_t', size) as bigint;
+    this.view = Buffer.from(koffi.view(this.address, size));
+    const v = this.view;
+    v.fill(0, 0, ECB_SIZE);
+    v.writeUInt32LE(ECB_SIZE, ECB.cbSize);
+    v.writeUInt32LE(HSE_VERSION, ECB.dwVersion);
+    v.writeBigUInt64LE(BigInt(f.connId), ECB.ConnID);
+    v.writeUInt32LE(200, ECB.dwHttpStatusCode);
+
+    let at = ECB_SIZE;
+    const place = (s: string, field: number): void => {
+      v.writeBigUInt64LE(this.address + BigInt(at), field);
+      at += v.write(s, at, 'latin1');
+      v[at++] = 0;
+    };
+    place(f.method, ECB.lpszMethod);
+    place(f.queryString, ECB.lpszQueryString);
+    place(f.pathInfo, ECB.lpszPathInfo);
+    place(f.pathTranslated, ECB.lpszPathTranslated);
+    place(f.contentType, ECB.lpszContentType);
+
+    v.writeUInt32LE(f.totalBytes >>> 0, ECB.cbTotalBytes);
+    v.writeUInt32LE(f.preload.length, ECB.cbAvailable);
+    v.writeBigUInt64LE(this.address + BigInt(at), ECB.lpbData);
+    v.set(f.preload, at);
+    v[at + f.preload.length] = 0;
+
+    v.writeBigUInt64LE(f.entries[0], ECB.GetServerVariable);
+    v.writeBigUInt64LE(f.entries[1], ECB.WriteClient);
+    v.writeBigUInt64LE(f.entries[2], ECB.ReadClient);
+    v.writeBigUInt64LE(f.entries[3], ECB.ServerSupportFunction);
+  }
+
+  /** ECB.dwHttpStatusCode as the extension left it (IIS logs it). */
+  get httpStatusCode(): number {
+    return this.view.readUInt32LE(ECB.dwHttpStatusCode);
+  }
+
+  /** ECB.lpszLogData up to its NUL (it is a fixed 80-byte buffer the extension may fill). */
+  get logData(): string {
+    const start = ECB.lpszLogData;
+    const end = this.view.indexOf(0, start);
+    const stop = end < 0 || end > start + HSE_LOG_BUFFER_LEN ? start + HSE_LOG_BUFFER_LEN : end;
+    return this.view.toString('latin1', start, stop);
+  }
+
+  free(): void {
+    if (this.freed) return;
+    this.freed = true;
+    koffi.free(this.address);
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * Starting and stopping a bridge process: load every configured extension
+ * (GetExtensionVersion), start the extension threads, listen for gateways;
+ * on shutdown drain in-flight requests, then TerminateExtension.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { ExtensionLibrary, ExtensionLoadError } from './extension';
+import { Logger } from './log';
+import type { AppSettings } from './request-info';
+import { BridgeServer } from './server';
+import { DEFAULT_SERVER_SOFTWARE } from './server-variables';
+import { ThreadPool } from './thread-pool';
+import { formatTransportAddress, parseTransportAddress, type TransportAddress } from './transport';
+
+export const DEFAULT_READ_AHEAD = 49152;
+
+/** How an app is described to a bridge (gateway config or --app). */
+export interface BridgeAppConfig {
+  name: string;
+  library: string;
+  /** URL path of the extension, e.g. /scripts/hello.dll; its directory is the virtual directory. */
+  mount?: string;
+  physicalPath?: string;
+  readAhead?: number;
+  maxConcurrency?: number;
+}
+
+export interface BridgeOptions {
+  listen: string;
+  apps: BridgeAppConfig[];
+  threads?: number;
+  secret?: string;
+  siteRoot?: string;
+  logger?: Logger;
+  outputWindow?: number;
+  inputWindow?: number;
+  shimPath?: string;
+}
+
+export function appSettings(app: BridgeAppConfig): AppSettings {
+  const library = path.resolve(app.library);
+  const mount = app.mount ?? `/${path.basename(library)}`;
+  const dir = path.posix.dirname(mount);
+  const virtualPath = dir === '/' ? '/' : dir;
+  return {
+    name: app.name,
+    library,
+    physicalPath: path.resolve(app.physicalPath ?? path.dirname(library)),
+    virtualPath,
+    appMdPath: `/LM/W3SVC/1/ROOT${virtualPath === '/' ? '' : virtualPath}`,
+    instanceId: 1,
+    readAhead: app.readAhead ?? DEFAULT_READ_AHEAD,
+    maxConcurrency: app.maxConcurrency ?? 8,
+  };
+}
+
+export function defaultShimPath(): string {
+  const file = process.platform === 'win32' ? 'isapi_shim.dll' : 'isapi_shim.so';
+  // dist/bridge/main.js -> build/native/, and bridge/main.ts (tests) -> build/native/.
+  for (const base of [path.join(__dirname, '..', '..'), path.join(__dirname, '..')]) {
+    const candidate = path.join(base, 'build', 'native', file);
+    if (fs.existsSync(candidate)) return candidate;
+  }
+  throw new Error(`native shim ${file} not found: run "npm run build"`);
+}
+
+export interface RunningBridge {
+  address: TransportAddress;
+  server: BridgeServer;
+  loaded: Map<string, ExtensionLibrary>;
+  failed: Map<string, string>;
+  stop(deadlineMs?: number): Promise<void>;
+}
+
+export async function startBridge(options: BridgeOptions): Promise<RunningBridge> {
+  const logger = options.logger ?? new Logger('bridge');
+  const loaded = new Map<string, ExtensionLibrary>();
+  const failed = new Map<string, string>();
+  const good: AppSettings[] = [];
+  for (const app of options.apps) {
+    const settings = appSettings(app);
+    try {
+      const lib = ExtensionLibrary.load(settings.library);
+      loaded.set(app.name, lib);
+      good.push(settings);
+      logger.info('extension loaded', {
+        app: app.name,
+        file: settings.library,
+        description: lib.version.description,
+        version: `${lib.version.major}.${lib.version.minor}`,
+      });
+    } catch (err) {
+      const reason = err instanceof ExtensionLoadError ? err.message : `${settings.library}: ${(err as Error).message}`;
+      failed.set(app.name, reason);
+      logger.error('extension failed to load; its requests will get 503', {
+        app: app.name,
+        file: settings.library,
+        code: err instanceof ExtensionLoadError ? err.code : 'ERR_EXTENSION_LOAD',
+        reason,
+      });
+    }
+  }
+
+  const pool = new ThreadPool(
+    {
+      threads: Math.max(1, options.threads ?? 4),
+      apps: good,
+      shimPath: options.shimPath ?? defaultShimPath(),
+      serverSoftware: DEFAULT_SERVER_SOFTWARE,
+      siteRoot: path.resolve(options.siteRoot ?? process.cwd()),
+      outputWindow: options.outputWindow ?? 256 * 1024,
+    },
+    {
+      out: (key, bytes, end) => server.output(key, bytes, end),
+      log: (level, msg, fields) => logger.log(level, msg, fields),
+      threadExit: (slot, code, keys) => {
+        logger.error('extension thread exited', { thread: slot, code, requests: keys.length });
+        server.threadDied(keys);
+      },
+    },
+  );
+  const server: BridgeServer = new BridgeServer({
+    apps: good,
+    failedApps: failed,
+    pool,
+    logger,
+    secret: options.secret,
+    inputWindow: options.inputWindow ?? 1024 * 1024,
+  });
+  if (good.length > 0) await pool.start();
+  const address = await server.listen(parseTransportAddress(options.listen));
+  logger.info('bridge listening', { address: formatTransportAddress(address), apps: good.length, failed: failed.size });
+
+  let stopped = false;
+  return {
+    address,
+    server,
+    loaded,
+    failed,
+    async stop(deadlineMs = 10000): Promise<void> {
+      if (stopped) return;
+      stopped = true;
+      const drained = await server.drain(deadlineMs);
+      if (!drained) logger.warn('shutdown deadline passed with requests in flight', { inFlight: server.inFlight });
+      await pool.stop();
+      // Only now can no ECB be alive: TerminateExtension, but keep the libraries mapped until exit.
+      if (drained) {
+        for (const [name, lib] of loaded) {
+          const ok = lib.terminate();
+          logger.info('extension terminated', { app: name, result: ok });
+        }
+      }
+    },
+  };
+}

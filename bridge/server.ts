@@ -1,0 +1,407 @@
+/**
+ * The bridge process's gateway-facing side: accepts gateway connections, reads
+ * REQUEST/BODY frames, assembles the read-ahead, hands requests to the thread
+ * pool and writes the frames extension threads produce back to the right socket.
+ *
+ * A connection carries one request at a time (like an HTTP/1.1 keep-alive
+ * connection), so socket backpressure is per request: a slow client stalls only
+ * its own extension call, and nothing in between buffers without bound.
+ */
+import fs from 'node:fs';
+import net from 'node:net';
+import { WIN32_ERROR } from './abi/constants';
+import type { Logger } from './log';
+import type { AppSettings } from './request-info';
+import { REQUEST_SLOTS, RequestSlot, type MainToWorker } from './thread-messages';
+import { ThreadPool, type Dispatchable } from './thread-pool';
+import { listenTransport, type TransportAddress } from './transport';
+import {
+  FrameDecoder,
+  FrameType,
+  PROTOCOL_VERSION,
+  WireProtocolError,
+  decodeAbort,
+  decodeHello,
+  encodeFrame,
+  encodeFrameHeader,
+  encodeHello,
+  encodeResponseEnd,
+  encodeResponseHead,
+  emptyCounters,
+  peekRequestApp,
+  peekRequestContentLength,
+  type Frame,
+} from './wire';
+
+export interface BridgeServerOptions {
+  apps: AppSettings[];
+  /** Apps whose load failed: their requests get 503 naming the reason. */
+  failedApps: Map<string, string>;
+  pool: ThreadPool;
+  logger: Logger;
+  /** Shared secret a TCP peer must present in HELLO; undefined on local sockets. */
+  secret?: string;
+  /** Request body bytes a request may have waiting for the extension before the socket is paused. */
+  inputWindow: number;
+}
+
+class BridgeRequest implements Dispatchable {
+  readonly shared = new SharedArrayBuffer(4 * REQUEST_SLOTS);
+  readonly slots = new Int32Array(this.shared);
+  readonly preload: Buffer[] = [];
+  preloadBytes = 0;
+  bodyEnded = false;
+  dispatched = false;
+  finished = false;
+  /** Body chunks that arrived after the read-ahead was complete but before dispatch. */
+  readonly early: Buffer[] = [];
+  thread?: Dispatchable['thread'];
+
+  constructor(
+    readonly key: number,
+    readonly streamId: number,
+    readonly appName: string,
+    readonly request: Buffer,
+    readonly readAheadTarget: number,
+  ) {}
+
+  get readAheadComplete(): boolean {
+    return this.bodyEnded || this.preloadBytes >= this.readAheadTarget;
+  }
+
+  runMessage(): Extract<MainToWorker, { t: 'run' }> {
+    const preload = new Uint8Array(this.preloadBytes);
+    let at = 0;
+    for (const c of this.preload) {
+      preload.set(c, at);
+      at += c.length;
+    }
+    this.preload.length = 0;
+    return {
+      t: 'run',
+      key: this.key,
+      streamId: this.streamId,
+      request: new Uint8Array(this.request),
+      preload,
+      bodyComplete: this.bodyEnded && this.early.length === 0,
+      shared: this.shared,
+    };
+  }
+
+  transfer(): ArrayBuffer[] {
+    return [];
+  }
+}
+
+let nextKey = 1;
+
+class GatewayConnection {
+  private readonly decoder = new FrameDecoder();
+  private helloDone = false;
+  private current: BridgeRequest | undefined;
+  private pausedForInput = false;
+
+  constructor(
+    private readonly socket: net.Socket,
+    private readonly server: BridgeServer,
+    private readonly opts: BridgeServerOptions,
+  ) {
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', (err) => opts.logger.debug('gateway connection error', { error: err.message }));
+    socket.on('close', () => this.onClose());
+  }
+
+  private onData(chunk: Buffer): void {
+    try {
+      this.decoder.push(chunk, (frame) => this.onFrame(frame));
+    } catch (err) {
+      const code = err instanceof WireProtocolError ? err.code : 'ERR_BRIDGE_INTERNAL';
+      this.opts.logger.error('closing gateway connection after a malformed frame', { code, error: (err as Error).message });
+      this.socket.destroy();
+    }
+  }
+
+  private onFrame(frame: Frame): void {
+    if (!this.helloDone) {
+      if (frame.type !== FrameType.HELLO) throw new WireProtocolError('ERR_WIRE_NO_HELLO', 'first frame must be HELLO');
+      const hello = decodeHello(frame.payload);
+      if (hello.version !== PROTOCOL_VERSION) {
+        throw new WireProtocolError('ERR_WIRE_VERSION', `gateway speaks protocol ${hello.version}, bridge speaks ${PROTOCOL_VERSION}`);
+      }
+      if (this.opts.secret !== undefined && hello.credential !== this.opts.secret) {
+        throw new WireProtocolError('ERR_WIRE_AUTH', 'gateway presented a wrong shared secret');
+      }
+      this.helloDone = true;
+      this.socket.write(encodeHello({ version: PROTOCOL_VERSION, role: 'bridge', credential: '' }));
+      return;
+    }
+    switch (frame.type) {
+      case FrameType.REQUEST:
+        return this.onRequest(frame);
+      case FrameType.REQUEST_BODY:
+        return this.onBody(frame.payload);
+      case FrameType.REQUEST_END:
+        return this.onBodyEnd();
+      case FrameType.ABORT:
+        return this.onAbort(decodeAbort(frame.payload).code);
+      case FrameType.METRICS_REQUEST:
+        this.socket.write(encodeFrame(FrameType.METRICS_RESPONSE, frame.streamId, Buffer.from(this.server.metricsText(), 'utf8')));
+        return;
+      default:
+        throw new WireProtocolError('ERR_WIRE_UNEXPECTED', `unexpected frame type 0x${frame.type.toString(16)} from gateway`);
+    }
+  }
+
+  private onRequest(frame: Frame): void {
+    if (this.current) throw new WireProtocolError('ERR_WIRE_BUSY', 'REQUEST while another request is active on this connection');
+    const appName = peekRequestApp(frame.payload);
+    const failure = this.opts.failedApps.get(appName);
+    const app = this.server.app(appName);
+    if (!app) {
+      this.respondError(frame.streamId, 503, failure ? `ISAPI application ${appName} is unavailable: ${failure}` : `no ISAPI application named ${appName}`);
+      // Its body (if any) is discarded as it arrives.
+      this.current = undefined;
+      this.discarding = frame.streamId;
+      return;
+    }
+    const contentLength = peekRequestContentLength(frame.payload);
+    const target = contentLength < 0 ? app.readAhead : Math.min(app.readAhead, contentLength);
+    const req = new BridgeRequest(nextKey++, frame.streamId, appName, Buffer.from(frame.payload), target);
+    if (contentLength === 0) req.bodyEnded = true;
+    this.current = req;
+    this.server.track(req, this);
+    if (req.readAheadComplete) this.dispatch(req);
+  }
+
+  private discarding: number | undefined;
+
+  private onBody(payload: Buffer): void {
+    const req = this.current;
+    if (!req) {
+      if (this.discarding !== undefined) return;
+      throw new WireProtocolError('ERR_WIRE_UNEXPECTED', 'REQUEST_BODY without a request');
+    }
+    if (req.bodyEnded) throw new WireProtocolError('ERR_WIRE_UNEXPECTED', 'REQUEST_BODY after REQUEST_END');
+    let chunk = payload;
+    if (!req.dispatched) {
+      const room = req.readAheadTarget - req.preloadBytes;
+      if (room > 0) {
+        const take = chunk.subarray(0, room);
+        req.preload.push(Buffer.from(take));
+        req.preloadBytes += take.length;
+        chunk = chunk.subarray(take.length);
+      }
+      if (chunk.length > 0) req.early.push(Buffer.from(chunk));
+      if (req.readAheadComplete) this.dispatch(req);
+      return;
+    }
+    this.forwardBody(req, chunk);
+  }
+
+  private forwardBody(req: BridgeRequest, chunk: Buffer): void {
+    if (chunk.length === 0 || req.finished) return;
+    const thread = this.server.pool.threadFor(req.key);
+    if (!thread) return;
+    const copy = new Uint8Array(chunk);
+    Atomics.add(req.slots, RequestSlot.INPUT_PENDING, copy.length);
+    thread.send({ t: 'body', key: req.key, chunk: copy }, [copy.buffer]);
+    if (Atomics.load(req.slots, RequestSlot.INPUT_PENDING) > this.opts.inputWindow && !this.pausedForInput) {
+      this.pausedForInput = true;
+      this.socket.pause();
+      void this.resumeWhenConsumed(req);
+    }
+  }
+
+  private async resumeWhenConsumed(req: BridgeRequest): Promise<void> {
+    const low = this.opts.inputWindow / 2;
+    while (!req.finished && !this.socket.destroyed) {
+      const pending = Atomics.load(req.slots, RequestSlot.INPUT_PENDING);
+      if (pending <= low) break;
+      const wait = Atomics.waitAsync(req.slots, RequestSlot.INPUT_PENDING, pending, 1000);
+      if (wait.async) await wait.value;
+    }
+    this.pausedForInput = false;
+    if (!this.socket.destroyed) this.socket.resume();
+  }
+
+  private onBodyEnd(): void {
+    const req = this.current;
+    if (!req) {
+      if (this.discarding !== undefined) {
+        this.discarding = undefined;
+        return;
+      }
+      throw new WireProtocolError('ERR_WIRE_UNEXPECTED', 'REQUEST_END without a request');
+    }
+    if (req.bodyEnded) return;
+    req.bodyEnded = true;
+    if (!req.dispatched) {
+      if (req.readAheadComplete) this.dispatch(req);
+      return;
+    }
+    this.server.pool.threadFor(req.key)?.send({ t: 'bodyEnd', key: req.key });
+  }
+
+  private onAbort(code: number): void {
+    const req = this.current;
+    if (!req) return;
+    this.abort(req, code || WIN32_ERROR.OPERATION_ABORTED);
+  }
+
+  abort(req: BridgeRequest, code: number): void {
+    if (req.finished) return;
+    Atomics.store(req.slots, RequestSlot.ABORTED, code);
+    if (!req.dispatched) {
+      // Never reached an extension: drop it from the queue and answer for it.
+      if (this.server.pool.cancel(req)) {
+        req.finished = true;
+        this.server.untrack(req);
+        this.current = undefined;
+        this.writeOut(encodeFrame(FrameType.ABORT, req.streamId));
+        return;
+      }
+    }
+    const thread = this.server.pool.threadFor(req.key);
+    if (thread) {
+      thread.send({ t: 'abort', key: req.key, code });
+    }
+  }
+
+  private dispatch(req: BridgeRequest): void {
+    req.dispatched = true;
+    this.server.pool.submit(req);
+    // Body that arrived beyond the read-ahead goes over once a thread owns the request.
+    if (req.early.length > 0) {
+      const early = req.early.splice(0);
+      const flush = (): void => {
+        if (!this.server.pool.threadFor(req.key)) {
+          setImmediate(flush);
+          return;
+        }
+        for (const c of early) this.forwardBody(req, c);
+        if (req.bodyEnded) this.server.pool.threadFor(req.key)?.send({ t: 'bodyEnd', key: req.key });
+      };
+      flush();
+    }
+  }
+
+  /** Frames from an extension thread for this connection's request. */
+  output(req: BridgeRequest, bytes: Uint8Array, end: boolean): void {
+    const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const n = buf.length;
+    const credit = (): void => {
+      Atomics.sub(req.slots, RequestSlot.OUTPUT_PENDING, n);
+      req.thread?.wake();
+    };
+    if (this.socket.destroyed) credit();
+    else this.socket.write(buf, credit);
+    if (end) {
+      req.finished = true;
+      this.server.untrack(req);
+      if (this.current === req) this.current = undefined;
+    }
+  }
+
+  private writeOut(buf: Buffer): void {
+    if (!this.socket.destroyed) this.socket.write(buf);
+  }
+
+  private respondError(streamId: number, status: number, message: string): void {
+    const body = Buffer.from(message + '\r\n', 'utf8');
+    const head = encodeResponseHead(streamId, {
+      statusCode: status,
+      reason: status === 503 ? 'Service Unavailable' : 'Error',
+      headers: [
+        ['Content-Type', 'text/plain; charset=utf-8'],
+        ['Content-Length', String(body.length)],
+      ],
+      flags: 0,
+    });
+    this.writeOut(Buffer.concat([head, encodeFrameHeader(FrameType.RESPONSE_BODY, streamId, body.length), body]));
+    this.writeOut(
+      encodeResponseEnd(streamId, { hseStatus: 0, loggedStatus: status, logData: '', appendedLog: '', counters: emptyCounters(), detail: '' }),
+    );
+  }
+
+  private onClose(): void {
+    const req = this.current;
+    if (req && !req.finished) this.abort(req, WIN32_ERROR.NETNAME_DELETED);
+    this.server.connectionClosed(this);
+  }
+}
+
+export class BridgeServer {
+  readonly pool: ThreadPool;
+  private readonly server: net.Server;
+  private readonly apps = new Map<string, AppSettings>();
+  private readonly connections = new Set<GatewayConnection>();
+  private readonly live = new Map<number, { req: BridgeRequest; conn: GatewayConnection }>();
+  private metricsSource: () => string = () => '';
+
+  constructor(opts: BridgeServerOptions) {
+    this.pool = opts.pool;
+    for (const app of opts.apps) this.apps.set(app.name, app);
+    this.server = net.createServer((socket) => {
+      socket.setNoDelay?.(true);
+      this.connections.add(new GatewayConnection(socket, this, opts));
+    });
+  }
+
+  setMetricsSource(source: () => string): void {
+    this.metricsSource = source;
+  }
+
+  metricsText(): string {
+    return this.metricsSource();
+  }
+
+  app(name: string): AppSettings | undefined {
+    return this.apps.get(name);
+  }
+
+  async listen(address: TransportAddress): Promise<TransportAddress> {
+    const bound = await listenTransport(this.server, address);
+    if (bound.kind === 'unix') fs.chmodSync(bound.path, 0o600);
+    return bound;
+  }
+
+  track(req: BridgeRequest, conn: GatewayConnection): void {
+    this.live.set(req.key, { req, conn });
+  }
+
+  untrack(req: BridgeRequest): void {
+    this.live.delete(req.key);
+  }
+
+  /** Routes frames from the pool to the socket of the request they belong to. */
+  output(key: number, bytes: Uint8Array, end: boolean): void {
+    const entry = this.live.get(key);
+    if (entry) entry.conn.output(entry.req, bytes, end);
+  }
+
+  /** An extension thread died: its requests cannot finish; fail them so the gateway answers 502. */
+  threadDied(keys: number[]): void {
+    for (const key of keys) {
+      const entry = this.live.get(key);
+      if (!entry) continue;
+      entry.req.finished = true;
+      this.live.delete(key);
+    }
+  }
+
+  connectionClosed(conn: GatewayConnection): void {
+    this.connections.delete(conn);
+  }
+
+  get inFlight(): number {
+    return this.live.size;
+  }
+
+  /** Stops accepting; resolves once every live request has finished or the deadline passed. */
+  async drain(deadlineMs: number): Promise<boolean> {
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const until = Date.now() + deadlineMs;
+    while (this.live.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    return this.live.size === 0;
+  }
+}

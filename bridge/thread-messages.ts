@@ -1,0 +1,63 @@
+/**
+ * Messages between the bridge's main thread (sockets, scheduling) and its
+ * extension threads (worker_threads that call HttpExtensionProc).
+ *
+ * The main thread never parses or builds response frames: extension threads
+ * encode whole wire frames and hand over the bytes, so the thread that owns
+ * every socket does as little per request as possible.
+ */
+import type { AppSettings } from './request-info';
+
+/** Int32 slots of the per-request SharedArrayBuffer both threads update. */
+export const RequestSlot = {
+  /** Response bytes handed to the main thread and not yet flushed to the gateway socket. */
+  OUTPUT_PENDING: 0,
+  /** Request body bytes posted to the extension thread and not yet read by the extension. */
+  INPUT_PENDING: 1,
+  /** Non-zero once the client or gateway went away: the Win32 error to report. */
+  ABORTED: 2,
+} as const;
+export const REQUEST_SLOTS = 3;
+
+export interface WorkerInit {
+  /** Owner slot baked into ConnIDs (bits 40..47) so the native shim can route any thread's call. */
+  slot: number;
+  apps: AppSettings[];
+  shimPath: string;
+  /** Worker-wide wake-up counter the main thread bumps after every message or flush. */
+  signal: SharedArrayBuffer;
+  serverSoftware: string;
+  siteRoot: string;
+  /** Response bytes a request may have in flight before a synchronous WriteClient blocks. */
+  outputWindow: number;
+}
+
+export type MainToWorker =
+  | {
+      t: 'run';
+      /** The main thread's key for this request (its connection id). */
+      key: number;
+      /** Stream id to stamp on response frames. */
+      streamId: number;
+      /** The REQUEST frame payload, decoded on the extension thread. */
+      request: Uint8Array;
+      /** Body prefix for lpbData (read-ahead). */
+      preload: Uint8Array;
+      /** True when the preload is the whole body. */
+      bodyComplete: boolean;
+      shared: SharedArrayBuffer;
+    }
+  | { t: 'body'; key: number; chunk: Uint8Array }
+  | { t: 'bodyEnd'; key: number }
+  | { t: 'abort'; key: number; code: number };
+
+export type WorkerToMain =
+  /** Encoded frames for the gateway. `end` marks the request finished (RESPONSE_END included). */
+  | { t: 'out'; key: number; bytes: Uint8Array; end: boolean }
+  /** HttpExtensionProc returned: the thread is free for the next request of its queue. */
+  | { t: 'returned'; key: number; pending: boolean }
+  | { t: 'log'; level: LogLevel; msg: string; fields?: Record<string, string | number | boolean> }
+  | { t: 'ready'; slot: number }
+  | { t: 'fatal'; msg: string };
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';

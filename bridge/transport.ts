@@ -1,0 +1,113 @@
+/**
+ * Where a bridge listens and a gateway connects: one address syntax for the
+ * three transports of the one wire protocol.
+ *   unix:/run/isapi/bridge.sock   Unix domain socket (mode 0600), Linux/macOS
+ *   pipe:isapi-bridge             Windows named pipe \\.\pipe\isapi-bridge
+ *   tcp://127.0.0.1:9000          TCP, for a bridge on another host (shared secret required)
+ */
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+
+export type TransportAddress =
+  | { kind: 'unix'; path: string }
+  | { kind: 'pipe'; name: string; path: string }
+  | { kind: 'tcp'; host: string; port: number };
+
+export class TransportAddressError extends Error {
+  readonly code = 'ERR_TRANSPORT_ADDRESS';
+  constructor(address: string, expected: string) {
+    super(`invalid transport address ${JSON.stringify(address)}: expected ${expected}`);
+    this.name = 'TransportAddressError';
+  }
+}
+
+const EXPECTED = 'unix:/path/to.sock, pipe:name or tcp://host:port';
+
+export function parseTransportAddress(address: string): TransportAddress {
+  if (address.startsWith('unix:')) {
+    const p = address.slice(5);
+    if (!p) throw new TransportAddressError(address, EXPECTED);
+    return { kind: 'unix', path: path.resolve(p) };
+  }
+  if (address.startsWith('pipe:')) {
+    const name = address.slice(5).replace(/^\\\\\.\\pipe\\/, '');
+    if (!name || /[\\/]/.test(name)) throw new TransportAddressError(address, EXPECTED);
+    return { kind: 'pipe', name, path: `\\\\.\\pipe\\${name}` };
+  }
+  if (address.startsWith('tcp://')) {
+    const m = /^tcp:\/\/(\[[^\]]+\]|[^:/]+):(\d{1,5})$/.exec(address);
+    const port = m ? Number(m[2]) : NaN;
+    if (!m || !(port >= 0 && port < 65536)) throw new TransportAddressError(address, EXPECTED);
+    return { kind: 'tcp', host: m[1]!.replace(/^\[|\]$/g, ''), port };
+  }
+  throw new TransportAddressError(address, EXPECTED);
+}
+
+export function formatTransportAddress(a: TransportAddress): string {
+  switch (a.kind) {
+    case 'unix':
+      return `unix:${a.path}`;
+    case 'pipe':
+      return `pipe:${a.name}`;
+    case 'tcp':
+      return `tcp://${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
+  }
+}
+
+export function connectTransport(a: TransportAddress): net.Socket {
+  switch (a.kind) {
+    case 'unix':
+    case 'pipe':
+      return net.connect({ path: a.path });
+    case 'tcp': {
+      const socket = net.connect({ host: a.host, port: a.port });
+      socket.setNoDelay(true);
+      return socket;
+    }
+  }
+}
+
+/**
+ * Listens with the socket file created 0600 from the start (umask around
+ * listen), so no other local user can connect even for an instant.
+ */
+export function listenTransport(server: net.Server, a: TransportAddress): Promise<TransportAddress> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => reject(err);
+    server.once('error', onError);
+    const done = (): void => {
+      server.off('error', onError);
+      const bound = server.address();
+      if (a.kind === 'tcp' && bound && typeof bound === 'object') resolve({ kind: 'tcp', host: a.host, port: bound.port });
+      else resolve(a);
+    };
+    switch (a.kind) {
+      case 'unix': {
+        fs.mkdirSync(path.dirname(a.path), { recursive: true, mode: 0o700 });
+        removeStaleSocket(a.path);
+        const previous = process.umask(0o177);
+        try {
+          server.listen(a.path, done);
+        } finally {
+          process.umask(previous);
+        }
+        return;
+      }
+      case 'pipe':
+        server.listen(a.path, done);
+        return;
+      case 'tcp':
+        server.listen(a.port, a.host, done);
+        return;
+    }
+  });
+}
+
+function removeStaleSocket(file: string): void {
+  try {
+    if (fs.lstatSync(file).isSocket()) fs.unlinkSync(file);
+  } catch {
+    // Nothing there: the normal case.
+  }
+}

@@ -1,0 +1,212 @@
+/**
+ * An extension thread: the bridge's equivalent of an IIS worker thread.
+ *
+ * It calls HttpExtensionProc synchronously, so the extension's callbacks made on
+ * this thread run here directly (koffi's fast path, no hop to another thread).
+ * A synchronous WriteClient or ReadClient that must wait blocks this thread with
+ * Atomics.wait, pulling messages from the main thread with receiveMessageOnPort
+ * meanwhile - exactly the blocking semantics an ISAPI extension expects.
+ *
+ * Callbacks an extension makes from its own threads are relayed by koffi to this
+ * thread's event loop; they run when this thread is not inside another
+ * HttpExtensionProc. Extensions that hand work to their own threads return
+ * HSE_STATUS_PENDING (as Microsoft documents), which frees this thread at once.
+ */
+import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
+import koffi from 'koffi';
+import { HSE_STATUS, hseRequestName } from './abi/constants';
+import { EcbCallbacks, type Shim } from './ecb-callbacks';
+import { EcbMemory } from './ecb-memory';
+import { bindHttpExtensionProc, type HttpExtensionProc } from './extension';
+import { RequestContext, type ContextHost } from './request-context';
+import type { AppSettings } from './request-info';
+import { ServerVariables } from './server-variables';
+import { RequestSlot, type MainToWorker, type WorkerInit, type WorkerToMain } from './thread-messages';
+import { decodeRequest } from './wire';
+
+/** Bits 40..47 of a ConnID name the owning thread (see isapi_shim.c). */
+const OWNER_SHIFT = 2 ** 40;
+
+type RunMessage = Extract<MainToWorker, { t: 'run' }>;
+
+class ExtensionThread implements ContextHost {
+  readonly outputWindow: number;
+  private readonly port = parentPort!;
+  private readonly signal: Int32Array;
+  private readonly apps = new Map<string, { settings: AppSettings; proc: HttpExtensionProc }>();
+  private readonly byConn = new Map<number, RequestContext>();
+  private readonly byKey = new Map<number, RequestContext>();
+  private readonly deferred: RunMessage[] = [];
+  private readonly shim: Shim;
+  private readonly callbacks: EcbCallbacks;
+  private nested = 0;
+  private seq = 0;
+
+  constructor(private readonly init: WorkerInit) {
+    this.signal = new Int32Array(init.signal);
+    this.outputWindow = init.outputWindow;
+    const lib = koffi.load(init.shimPath);
+    const entry = lib.func('void *shim_entry(int which)') as (which: number) => bigint;
+    const strnlen = lib.func('size_t shim_strnlen(void *s, size_t max)') as (p: bigint, max: number) => number | bigint;
+    const register = lib.func('int shim_register(uint32_t owner, void *gsv, void *wc, void *rc, void *ssf)') as (
+      ...args: [number, bigint, bigint, bigint, bigint]
+    ) => number;
+    this.shim = {
+      entries: [entry(0), entry(1), entry(2), entry(3)],
+      strnlen: (p, max) => Number(strnlen(p, max)),
+    };
+    this.callbacks = new EcbCallbacks(this.shim, {
+      lookup: (conn) => this.byConn.get(conn),
+      done: (ctx, status) => this.onDone(ctx, status),
+      internalError: (callback, error) =>
+        this.log('error', 'bridge error inside an ECB callback', { callback, error: error.stack ?? error.message }),
+      unsupported: (ctx, code) =>
+        this.log('warn', 'unsupported ServerSupportFunction request', {
+          requestId: ctx.info.requestId,
+          app: ctx.app.name,
+          code,
+          name: hseRequestName(code),
+        }),
+    });
+    const [gsv, wc, rc, ssf] = this.callbacks.register();
+    if (!register(init.slot, gsv, wc, rc, ssf)) throw new Error(`shim refused owner slot ${init.slot}`);
+    for (const app of init.apps) this.apps.set(app.name, { settings: app, proc: bindHttpExtensionProc(app.library) });
+    this.port.on('message', (msg: MainToWorker) => this.handle(msg, false));
+    this.send({ t: 'ready', slot: init.slot });
+  }
+
+  post(ctx: RequestContext, bytes: Buffer, end: boolean): void {
+    Atomics.add(ctx.shared, RequestSlot.OUTPUT_PENDING, bytes.length);
+    const msg: WorkerToMain = { t: 'out', key: ctx.key, bytes, end };
+    this.port.postMessage(msg, [bytes.buffer as ArrayBuffer]);
+  }
+
+  waitUntil(ready: () => boolean): void {
+    this.nested++;
+    try {
+      while (!ready()) {
+        const seen = Atomics.load(this.signal, 0);
+        this.drain();
+        if (ready()) break;
+        // The timeout only bounds a missed wake-up; every change is followed by a notify.
+        Atomics.wait(this.signal, 0, seen, 1000);
+      }
+    } finally {
+      this.nested--;
+    }
+  }
+
+  log(level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, string | number | boolean>): void {
+    this.send({ t: 'log', level, msg, fields });
+  }
+
+  private send(msg: WorkerToMain): void {
+    this.port.postMessage(msg);
+  }
+
+  private drain(): void {
+    for (let m = receiveMessageOnPort(this.port); m; m = receiveMessageOnPort(this.port)) {
+      this.handle(m.message as MainToWorker, true);
+    }
+  }
+
+  private handle(msg: MainToWorker, nested: boolean): void {
+    switch (msg.t) {
+      case 'run':
+        if (nested || this.nested > 0) {
+          this.deferred.push(msg);
+          if (this.deferred.length === 1) setImmediate(() => this.runDeferred());
+        } else {
+          this.run(msg);
+        }
+        return;
+      case 'body':
+        this.byKey.get(msg.key)?.pushBody(msg.chunk);
+        return;
+      case 'bodyEnd':
+        this.byKey.get(msg.key)?.endBody();
+        return;
+      case 'abort':
+        // The main thread already set RequestSlot.ABORTED; waits observe it.
+        return;
+    }
+  }
+
+  private runDeferred(): void {
+    while (this.deferred.length > 0 && this.nested === 0) this.run(this.deferred.shift()!);
+  }
+
+  private run(msg: RunMessage): void {
+    const shared = new Int32Array(msg.shared);
+    const request = Buffer.from(msg.request.buffer, msg.request.byteOffset, msg.request.byteLength);
+    const info = decodeRequest(request);
+    const app = this.apps.get(info.appName);
+    if (!app) {
+      this.log('error', 'request for an app this thread does not host', { app: info.appName });
+      return;
+    }
+    const connId = this.init.slot * OWNER_SHIFT + (++this.seq % OWNER_SHIFT);
+    const variables = new ServerVariables(info, app.settings, {
+      serverSoftware: this.init.serverSoftware,
+      siteRoot: this.init.siteRoot,
+      pathSeparator: process.platform === 'win32' ? '\\' : '/',
+    });
+    const ecb = new EcbMemory({
+      connId,
+      method: info.method,
+      queryString: info.queryString,
+      pathInfo: info.pathInfo,
+      pathTranslated: variables.pathTranslated,
+      contentType: variables.contentType,
+      totalBytes: info.contentLength < 0 || info.contentLength >= 0xffffffff ? 0xffffffff : info.contentLength,
+      preload: msg.preload,
+      entries: this.shim.entries,
+    });
+    const ctx = new RequestContext(msg.key, msg.streamId, connId, info, app.settings, ecb, shared, variables, msg.bodyComplete, this);
+    this.byConn.set(connId, ctx);
+    this.byKey.set(msg.key, ctx);
+
+    let status: number;
+    this.nested++;
+    try {
+      status = app.proc(ecb.address);
+    } catch (err) {
+      this.log('error', 'HttpExtensionProc threw', { requestId: info.requestId, app: app.settings.name, error: String(err) });
+      status = HSE_STATUS.ERROR;
+    } finally {
+      this.nested--;
+    }
+    ctx.returned = true;
+
+    if (status === HSE_STATUS.PENDING) {
+      this.send({ t: 'returned', key: msg.key, pending: true });
+      // DONE_WITH_SESSION may have come first (IIS allows it); finish now if so.
+      if (ctx.doneStatus !== undefined) this.complete(ctx, ctx.doneStatus);
+    } else {
+      this.complete(ctx, status);
+    }
+    if (this.deferred.length > 0 && this.nested === 0) setImmediate(() => this.runDeferred());
+  }
+
+  private onDone(ctx: RequestContext, status: number): void {
+    if (ctx.doneStatus !== undefined || ctx.finished) return;
+    ctx.doneStatus = status;
+    // Before HttpExtensionProc has returned PENDING, finishing waits for that return.
+    if (ctx.returned) this.complete(ctx, status, true);
+  }
+
+  private complete(ctx: RequestContext, status: number, insideExtensionCall = false): void {
+    ctx.finish(status);
+    this.byConn.delete(ctx.connId);
+    this.byKey.delete(ctx.key);
+    // DONE_WITH_SESSION is still on the extension's stack; free the ECB once that call has returned.
+    if (insideExtensionCall) setImmediate(() => ctx.ecb.free());
+    else ctx.ecb.free();
+  }
+}
+
+try {
+  new ExtensionThread(workerData as WorkerInit);
+} catch (err) {
+  parentPort!.postMessage({ t: 'fatal', msg: (err as Error).message } satisfies WorkerToMain);
+}
