@@ -1,0 +1,194 @@
+/**
+ * The gateway's connections to one bridge. Each connection carries one request
+ * at a time and goes back to an idle list afterwards, so connections are reused
+ * (no connect per request) and backpressure stays per request.
+ */
+import type net from 'node:net';
+import { connectTransport, parseTransportAddress, type TransportAddress } from '../bridge/transport';
+import {
+  FrameDecoder,
+  FrameType,
+  PROTOCOL_VERSION,
+  WireProtocolError,
+  decodeHello,
+  encodeHello,
+  type Frame,
+} from '../bridge/wire';
+import type { Logger } from '../bridge/log';
+
+export class BridgeUnavailableError extends Error {
+  readonly code = 'ERR_BRIDGE_UNAVAILABLE';
+  constructor(bridge: string, reason: string) {
+    super(`bridge ${bridge} is unavailable: ${reason}`);
+    this.name = 'BridgeUnavailableError';
+  }
+}
+
+/** Whoever is using a connection gets its frames and its failure. */
+export interface ConnectionUser {
+  onFrame(frame: Frame): void;
+  onConnectionLost(reason: string): void;
+}
+
+export class BridgeConnection {
+  private readonly decoder = new FrameDecoder();
+  user: ConnectionUser | undefined;
+  closed = false;
+
+  constructor(
+    readonly socket: net.Socket,
+    private readonly client: BridgeClient,
+  ) {
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        this.decoder.push(chunk, (frame) => {
+          if (this.user) this.user.onFrame(frame);
+          else throw new WireProtocolError('ERR_WIRE_UNEXPECTED', `frame 0x${frame.type.toString(16)} on an idle connection`);
+        });
+      } catch (err) {
+        client.logger.error('closing bridge connection after a malformed frame', {
+          bridge: client.name,
+          code: (err as WireProtocolError).code ?? 'ERR_GATEWAY_INTERNAL',
+          error: (err as Error).message,
+        });
+        socket.destroy();
+      }
+    });
+    socket.on('error', () => {
+      /* 'close' follows and reports it */
+    });
+    socket.on('close', () => {
+      this.closed = true;
+      client.forget(this);
+      const user = this.user;
+      this.user = undefined;
+      user?.onConnectionLost('the bridge closed the connection');
+    });
+  }
+
+  write(buf: Buffer): boolean {
+    return this.closed ? false : this.socket.write(buf);
+  }
+
+  /** Back to the idle list (or closed, if it cannot be reused). */
+  release(): void {
+    this.user = undefined;
+    this.client.giveBack(this);
+  }
+}
+
+export interface BridgeClientOptions {
+  name: string;
+  address: string;
+  secret?: string;
+  maxConnections: number;
+  maxIdle?: number;
+  connectTimeoutMs?: number;
+  logger: Logger;
+}
+
+export class BridgeClient {
+  readonly name: string;
+  readonly logger: Logger;
+  private address: TransportAddress;
+  private readonly idle: BridgeConnection[] = [];
+  private readonly waiters: Array<{ resolve: (c: BridgeConnection) => void; reject: (e: Error) => void }> = [];
+  private open = 0;
+  private connecting = 0;
+
+  constructor(private readonly opts: BridgeClientOptions) {
+    this.name = opts.name;
+    this.logger = opts.logger;
+    this.address = parseTransportAddress(opts.address);
+  }
+
+  /** Connections in use by requests right now. */
+  get inUse(): number {
+    return this.open - this.idle.length;
+  }
+
+  get waiting(): number {
+    return this.waiters.length;
+  }
+
+  async acquire(): Promise<BridgeConnection> {
+    const conn = this.idle.pop();
+    if (conn) return conn;
+    if (this.open + this.connecting < this.opts.maxConnections) {
+      this.connecting++;
+      try {
+        const c = await this.connect();
+        this.open++;
+        return c;
+      } finally {
+        this.connecting--;
+      }
+    }
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+  }
+
+  giveBack(conn: BridgeConnection): void {
+    if (conn.closed) return;
+    const waiter = this.waiters.shift();
+    if (waiter) {
+      waiter.resolve(conn);
+      return;
+    }
+    if (this.idle.length >= (this.opts.maxIdle ?? 256)) {
+      conn.socket.end();
+      return;
+    }
+    this.idle.push(conn);
+  }
+
+  forget(conn: BridgeConnection): void {
+    const i = this.idle.indexOf(conn);
+    if (i >= 0) this.idle.splice(i, 1);
+    this.open--;
+    // A waiter blocked on the limit can now open a fresh connection.
+    const waiter = this.waiters.shift();
+    if (waiter) this.acquire().then(waiter.resolve, waiter.reject);
+  }
+
+  private connect(): Promise<BridgeConnection> {
+    return new Promise((resolve, reject) => {
+      const socket = connectTransport(this.address);
+      const decoder = new FrameDecoder();
+      const timer = setTimeout(() => fail('timed out connecting'), this.opts.connectTimeoutMs ?? 5000);
+      const fail = (reason: string): void => {
+        clearTimeout(timer);
+        socket.destroy();
+        reject(new BridgeUnavailableError(this.name, reason));
+      };
+      socket.once('error', (err) => fail(err.message));
+      socket.once('close', () => fail('connection closed during handshake'));
+      socket.once('connect', () => {
+        socket.write(encodeHello({ version: PROTOCOL_VERSION, role: 'gateway', credential: this.opts.secret ?? '' }));
+      });
+      const onData = (chunk: Buffer): void => {
+        try {
+          decoder.push(chunk, (frame) => {
+            if (frame.type !== FrameType.HELLO) throw new WireProtocolError('ERR_WIRE_NO_HELLO', 'bridge did not answer HELLO');
+            const hello = decodeHello(frame.payload);
+            if (hello.version !== PROTOCOL_VERSION) throw new WireProtocolError('ERR_WIRE_VERSION', `bridge speaks protocol ${hello.version}`);
+            clearTimeout(timer);
+            socket.off('data', onData);
+            socket.removeAllListeners('error');
+            socket.removeAllListeners('close');
+            socket.setNoDelay?.(true);
+            resolve(new BridgeConnection(socket, this));
+          });
+        } catch (err) {
+          fail((err as Error).message);
+        }
+      };
+      socket.on('data', onData);
+    });
+  }
+
+  /** Closes idle connections and refuses waiters (shutdown or bridge restart). */
+  closeIdle(reason: string): void {
+    for (const c of this.idle.splice(0)) c.socket.destroy();
+    for (const w of this.waiters.splice(0)) w.reject(new BridgeUnavailableError(this.name, reason));
+  }
+}

@@ -1,0 +1,228 @@
+/**
+ * One HTTP request served by an ISAPI app: the client request goes to the bridge
+ * as REQUEST + BODY frames, the extension's frames come back as the client
+ * response. Backpressure runs both ways: a slow bridge pauses the client
+ * upload, a slow client pauses the bridge connection (and so the extension's
+ * synchronous WriteClient).
+ */
+import type http from 'node:http';
+import { HSE_STATUS, WIN32_ERROR } from '../bridge/abi/constants';
+import type { RequestInfo } from '../bridge/request-info';
+import {
+  FrameType,
+  HeadFlags,
+  decodeAbort,
+  decodeResponseEnd,
+  decodeResponseHead,
+  encodeAbort,
+  encodeFrame,
+  encodeFrameHeader,
+  encodeRequest,
+  type Frame,
+  type ResponseEndFrame,
+} from '../bridge/wire';
+import type { BridgeClient, BridgeConnection, ConnectionUser } from './bridge-client';
+import { ChunkedDecoder } from './chunked';
+
+/** What the exchange reports when it is over (access log and metrics). */
+export interface ExchangeResult {
+  status: number;
+  bytesIn: number;
+  bytesOut: number;
+  end?: ResponseEndFrame;
+  /** Why it did not complete normally, if it did not. */
+  error?: string;
+}
+
+/** Hop-by-hop headers an extension may emit that Node manages itself (RFC 9110 §7.6.1). */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-connection']);
+
+let nextStreamId = 1;
+
+export class IsapiExchange implements ConnectionUser {
+  private readonly streamId = nextStreamId++ >>> 0 || (nextStreamId++ >>> 0);
+  private conn: BridgeConnection | undefined;
+  private headSent = false;
+  private finished = false;
+  private clientGone = false;
+  private bytesIn = 0;
+  private bytesOut = 0;
+  private declaredLength = -1;
+  private dechunk: ChunkedDecoder | undefined;
+  private status = 0;
+
+  constructor(
+    private readonly req: http.IncomingMessage,
+    private readonly res: http.ServerResponse,
+    private readonly info: RequestInfo,
+    private readonly client: BridgeClient,
+    private readonly done: (result: ExchangeResult) => void,
+  ) {}
+
+  async start(): Promise<void> {
+    this.res.on('close', () => {
+      if (!this.finished) this.onClientGone();
+    });
+    let conn: BridgeConnection;
+    try {
+      conn = await this.client.acquire();
+    } catch (err) {
+      this.failBeforeHead(503, `ISAPI bridge unavailable: ${(err as Error).message}`);
+      return;
+    }
+    if (this.clientGone) {
+      conn.release();
+      this.complete({ error: 'client closed before dispatch' });
+      return;
+    }
+    this.conn = conn;
+    conn.user = this;
+    conn.write(encodeRequest(this.streamId, this.info));
+    this.forwardBody(conn);
+  }
+
+  private forwardBody(conn: BridgeConnection): void {
+    if (this.info.contentLength === 0) return; // The bridge knows there is no body.
+    const onDrain = (): void => {
+      this.req.resume();
+    };
+    conn.socket.on('drain', onDrain);
+    this.req.on('data', (chunk: Buffer) => {
+      if (this.finished || this.conn !== conn) return;
+      this.bytesIn += chunk.length;
+      conn.write(encodeFrameHeader(FrameType.REQUEST_BODY, this.streamId, chunk.length));
+      if (!conn.write(chunk)) this.req.pause();
+    });
+    this.req.on('end', () => {
+      conn.socket.off('drain', onDrain);
+      if (!this.finished && this.conn === conn) conn.write(encodeFrame(FrameType.REQUEST_END, this.streamId));
+    });
+    this.req.on('aborted', () => this.onClientGone());
+  }
+
+  onFrame(frame: Frame): void {
+    if (frame.streamId !== this.streamId) return; // A late frame of an earlier request on this connection.
+    switch (frame.type) {
+      case FrameType.RESPONSE_HEAD:
+        return this.onHead(frame);
+      case FrameType.RESPONSE_BODY:
+        return this.onBody(frame.payload);
+      case FrameType.RESPONSE_END:
+        return this.onEnd(decodeResponseEnd(frame.payload));
+      case FrameType.ABORT: {
+        const abort = decodeAbort(frame.payload);
+        this.releaseConnection();
+        if (!this.headSent && !this.clientGone) this.failBeforeHead(502, `ISAPI request aborted by the bridge: ${abort.reason || abort.code}`);
+        else this.destroyResponse(`aborted by bridge: ${abort.reason}`);
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  private onHead(frame: Frame): void {
+    const head = decodeResponseHead(frame.payload, frame.flags);
+    this.status = head.statusCode;
+    if (this.clientGone) return;
+    const raw: string[] = [];
+    for (const [name, value] of head.headers) {
+      const lower = name.toLowerCase();
+      if (lower === 'content-length') this.declaredLength = Number(value);
+      if (HOP_BY_HOP.has(lower)) continue;
+      raw.push(name, value);
+    }
+    if (head.flags & HeadFlags.EXTENSION_CHUNKED) this.dechunk = new ChunkedDecoder();
+    if (head.flags & HeadFlags.CLOSE) this.res.shouldKeepAlive = false;
+    try {
+      this.res.writeHead(head.statusCode, head.reason || undefined, raw);
+      this.headSent = true;
+    } catch (err) {
+      // An extension's header Node refuses (invalid characters): answer 502 rather than crash.
+      this.headSent = false;
+      this.failBeforeHead(502, `ISAPI extension sent an invalid response head: ${(err as Error).message}`);
+    }
+  }
+
+  private onBody(payload: Buffer): void {
+    if (this.clientGone || !this.headSent) return;
+    let data = payload;
+    if (this.dechunk) {
+      data = this.dechunk.push(payload);
+      if (data.length === 0) return;
+    }
+    this.bytesOut += data.length;
+    if (!this.res.write(data) && this.conn) {
+      const conn = this.conn;
+      conn.socket.pause();
+      this.res.once('drain', () => conn.socket.resume());
+    }
+  }
+
+  private onEnd(end: ResponseEndFrame): void {
+    this.releaseConnection();
+    if (this.clientGone) {
+      this.complete({ end, error: 'client closed the connection' });
+      return;
+    }
+    const failedMidway =
+      end.hseStatus === HSE_STATUS.ERROR && this.headSent && !(this.declaredLength >= 0 && this.bytesOut >= this.declaredLength);
+    if (failedMidway) {
+      // IIS drops the connection when an extension fails after output: the client must not take a cut-off body as whole.
+      this.destroyResponse('extension returned HSE_STATUS_ERROR after output');
+      this.complete({ end, error: 'HSE_STATUS_ERROR after output' });
+      return;
+    }
+    if (end.hseStatus === HSE_STATUS.ERROR) this.res.shouldKeepAlive = false;
+    this.res.end();
+    this.complete({ end });
+  }
+
+  onConnectionLost(reason: string): void {
+    this.conn = undefined;
+    if (this.finished) return;
+    if (!this.headSent && !this.clientGone) this.failBeforeHead(502, `ISAPI bridge connection lost: ${reason}`);
+    else {
+      this.destroyResponse(reason);
+      this.complete({ error: reason });
+    }
+  }
+
+  private onClientGone(): void {
+    if (this.clientGone || this.finished) return;
+    this.clientGone = true;
+    // The extension learns it at its next WriteClient; the connection is reused once RESPONSE_END arrives.
+    this.conn?.write(encodeAbort(this.streamId, { code: WIN32_ERROR.NETNAME_DELETED, reason: 'client disconnected' }));
+    this.conn?.socket.resume();
+  }
+
+  private releaseConnection(): void {
+    const conn = this.conn;
+    this.conn = undefined;
+    if (conn) {
+      conn.socket.resume();
+      conn.release();
+    }
+  }
+
+  private failBeforeHead(status: number, message: string): void {
+    this.status = status;
+    if (!this.res.headersSent && !this.clientGone) {
+      const body = `${status} ${message}\r\nrequest id: ${this.info.requestId}\r\n`;
+      this.res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(body), 'X-Request-Id': this.info.requestId });
+      this.res.end(body);
+      this.bytesOut += Buffer.byteLength(body);
+    }
+    this.complete({ error: message });
+  }
+
+  private destroyResponse(reason: string): void {
+    if (!this.res.destroyed) this.res.destroy(new Error(reason));
+  }
+
+  private complete(extra: Partial<ExchangeResult>): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.done({ status: this.status, bytesIn: this.bytesIn, bytesOut: this.bytesOut, ...extra });
+  }
+}
