@@ -7,4 +7,5 @@ module.exports = {
   testTimeout: 60000,
   // Suites start real gateways, bridges and upstreams; two cores cannot run many at once.
   maxWorkers: 2,
+  reporters: ['default', '<rootDir>/test/summary-reporter.js'],
 };

@@ -208,7 +208,7 @@ export class EcbCallbacks {
       if (!buf || !size) return new CallFailure(WIN32_ERROR.INVALID_PARAMETER);
       const capacity = readDword(size);
       const url = readCString(shim, buf, capacity || 1 << 16) ?? '';
-      const path = Buffer.from(mapUrlToPath(url, ctx.app, ctx.variables.identity) + '\0', 'latin1');
+      const path = Buffer.concat([ctx.variables.textBytes(mapUrlToPath(url, ctx.app, ctx.variables.identity)), Buffer.alloc(1)]);
       writeDword(size, path.length);
       if (capacity < path.length) return new CallFailure(WIN32_ERROR.INSUFFICIENT_BUFFER);
       new Uint8Array(koffi.view(buf, path.length)).set(path);

@@ -14,7 +14,8 @@ export interface EcbFields {
   /** Never null: "" when the URL has no query, as IIS passes (mod_isapi passed NULL, crashing PHP). */
   queryString: string;
   pathInfo: string;
-  pathTranslated: string;
+  /** Already encoded: a physical path is text in the platform's encoding, not raw request bytes. */
+  pathTranslated: Buffer;
   contentType: string;
   /** Content-Length, or 0xFFFFFFFF for a chunked body or one of 4 GiB or more. */
   totalBytes: number;
@@ -31,7 +32,7 @@ export class EcbMemory {
   constructor(f: EcbFields) {
     const strings = [f.method, f.queryString, f.pathInfo, f.pathTranslated, f.contentType];
     let size = ECB_SIZE;
-    for (const s of strings) size += Buffer.byteLength(s, 'latin1') + 1;
+    for (const s of strings) size += (typeof s === 'string' ? Buffer.byteLength(s, 'latin1') : s.length) + 1;
     // One NUL after the read-ahead bytes, as IIS leaves there.
     size += f.preload.length + 1;
     this.address = koffi.alloc('uint8_t', size) as bigint;
@@ -44,9 +45,9 @@ export class EcbMemory {
     v.writeUInt32LE(200, ECB.dwHttpStatusCode);
 
     let at = ECB_SIZE;
-    const place = (s: string, field: number): void => {
+    const place = (s: string | Buffer, field: number): void => {
       v.writeBigUInt64LE(this.address + BigInt(at), field);
-      at += v.write(s, at, 'latin1');
+      at += typeof s === 'string' ? v.write(s, at, 'latin1') : (v.set(s, at), s.length);
       v[at++] = 0;
     };
     place(f.method, ECB.lpszMethod);

@@ -156,7 +156,7 @@ class ExtensionThread implements ContextHost {
       method: info.method,
       queryString: info.queryString,
       pathInfo: info.pathInfo,
-      pathTranslated: variables.pathTranslated,
+      pathTranslated: variables.textBytes(variables.pathTranslated),
       contentType: variables.contentType,
       totalBytes: info.contentLength < 0 || info.contentLength >= 0xffffffff ? 0xffffffff : info.contentLength,
       preload: msg.preload,

@@ -226,6 +226,7 @@ export class Gateway {
       method: info.method,
       path: info.scriptName + info.pathInfo,
       status: result.status,
+      ecbStatus: result.end?.loggedStatus,
       bytesIn: result.bytesIn,
       bytesOut: result.bytesOut,
       durationMs: Math.round(ms * 1000) / 1000,

@@ -142,9 +142,12 @@ describe('status codes and errors', () => {
     expect(r.statusMessage).toBe('Not Here');
   });
 
-  test('with a NULL status, dwHttpStatusCode decides', async () => {
+  test('a NULL status is "200 OK" as Microsoft documents; dwHttpStatusCode is what gets logged', async () => {
     const r = await request(`${gw.url}/scripts/status.dll?mode=dwstatus&code=418`);
-    expect(r.status).toBe(418);
+    expect(r.status).toBe(200);
+    expect(r.body.toString()).toBe('dwstatus 418\n');
+    const line = await gw.waitForAccess((l) => l.app === 'status' && l.ecbStatus === 418);
+    expect(line.status).toBe(200);
   });
 
   test('an explicit status beats dwHttpStatusCode', async () => {
