@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
   prometheus        # promtool and a real Prometheus server for the metrics tests
+  python3-prometheus-client  # strict OpenMetrics parser used by the metrics tests
   yamllint          # lints the chart, compose and workflow YAML
 )
 

@@ -1,0 +1,125 @@
+/**
+ * Gateway-side recording helpers: each turns one finished event (a client request, an
+ * upstream request, a bridge's per-request accounting) into metric updates, running
+ * raw values through the label normalisers first.
+ */
+import { validateAccounting, type RequestAccounting } from './accounting';
+import {
+  ASYNC_OP_KINDS,
+  SSF_RESULTS,
+  errorCodeLabel,
+  methodClass,
+  ssfRequestLabel,
+  statusClass,
+  upstreamErrorKind,
+} from './labels';
+import type { GatewayMetrics } from './registry';
+
+export type AccountingMetrics = Pick<
+  GatewayMetrics,
+  | 'writeClientCalls'
+  | 'writeClientBytes'
+  | 'readClientCalls'
+  | 'readClientBytes'
+  | 'transmitFileBytes'
+  | 'vectorSendBytes'
+  | 'asyncOperations'
+  | 'asyncSecondOutstandingRejected'
+  | 'asyncCompletionErrors'
+  | 'ssfCalls'
+>;
+
+export interface AccountingLabels {
+  /** Configured app name that served the request. */
+  readonly app: string;
+}
+
+/**
+ * Adds one finished request's accounting to the gateway's counters, so that every
+ * counter grows by exactly what the bridge reported. The record is validated first
+ * (InvalidAccountingError, nothing recorded) because it crossed a process boundary.
+ * Series for the fixed enums (mode, kind) are touched even when zero, so rate() works
+ * from an app's first request.
+ */
+export function recordAccounting(metrics: AccountingMetrics, labels: AccountingLabels, acc: RequestAccounting): void {
+  validateAccounting(acc);
+  const { app } = labels;
+
+  metrics.writeClientCalls.inc({ app, mode: 'sync' }, acc.syncWrites);
+  metrics.writeClientCalls.inc({ app, mode: 'async' }, acc.asyncWrites);
+  metrics.writeClientBytes.inc({ app, mode: 'sync' }, acc.syncWriteBytes);
+  metrics.writeClientBytes.inc({ app, mode: 'async' }, acc.asyncWriteBytes);
+  metrics.readClientCalls.inc({ app, mode: 'sync' }, acc.syncReads);
+  metrics.readClientCalls.inc({ app, mode: 'async' }, acc.asyncReads);
+  metrics.readClientBytes.inc({ app, mode: 'sync' }, acc.syncReadBytes);
+  metrics.readClientBytes.inc({ app, mode: 'async' }, acc.asyncReadBytes);
+  metrics.transmitFileBytes.inc({ app }, acc.transmitFileBytes);
+  metrics.vectorSendBytes.inc({ app }, acc.vectorSendBytes);
+  metrics.asyncSecondOutstandingRejected.inc({ app }, acc.rejectedSecondOutstanding);
+  for (const kind of ASYNC_OP_KINDS) metrics.asyncOperations.inc({ app, kind }, acc.ops[kind].count);
+
+  for (const [code, count] of Object.entries(acc.completionErrors)) {
+    if (count > 0) metrics.asyncCompletionErrors.inc({ app, code: errorCodeLabel(Number(code)) }, count);
+  }
+  for (const [name, counts] of Object.entries(acc.ssfCalls)) {
+    const request = ssfRequestLabel(name);
+    for (const result of SSF_RESULTS) {
+      if (counts[result] > 0) metrics.ssfCalls.inc({ app, request, result }, counts[result]);
+    }
+  }
+}
+
+export interface HttpRequestObservation {
+  readonly route: string;
+  /** ISAPI app name, or the upstream name for a proxied route. */
+  readonly app: string;
+  /** Raw request method; normalised with methodClass. */
+  readonly method: string;
+  /** Response status sent; 0 when the request ended before a response. */
+  readonly status: number;
+  readonly durationSeconds: number;
+  readonly requestBytes: number;
+  readonly responseBytes: number;
+}
+
+/** Records one completed client request (count, duration, body bytes). In-flight is the caller's inc/dec. */
+export function observeHttpRequest(
+  metrics: Pick<GatewayMetrics, 'httpRequests' | 'httpRequestDuration' | 'httpRequestBytes' | 'httpResponseBytes'>,
+  obs: HttpRequestObservation,
+): void {
+  const method = methodClass(obs.method);
+  const labels = { route: obs.route, app: obs.app, method, status_class: statusClass(obs.status) };
+  metrics.httpRequests.inc(labels);
+  metrics.httpRequestDuration.observe(labels, Math.max(0, obs.durationSeconds));
+  metrics.httpRequestBytes.inc({ route: obs.route, app: obs.app, method }, Math.max(0, obs.requestBytes));
+  metrics.httpResponseBytes.inc(labels, Math.max(0, obs.responseBytes));
+}
+
+export interface UpstreamRequestObservation {
+  readonly upstream: string;
+  /** Configured target, e.g. `iis1.internal:80`. */
+  readonly target: string;
+  readonly durationSeconds: number;
+  /** Response status, when a response arrived. */
+  readonly status?: number;
+  /** The error, when the request failed without a response. */
+  readonly error?: unknown;
+}
+
+/**
+ * Records one attempt against an HTTP upstream target: a response is counted by status
+ * class (and as a `5xx` error when it is one); a failure is counted by upstreamErrorKind.
+ */
+export function observeUpstreamRequest(
+  metrics: Pick<GatewayMetrics, 'upstreamRequests' | 'upstreamRequestDuration' | 'upstreamErrors'>,
+  obs: UpstreamRequestObservation,
+): void {
+  const { upstream, target } = obs;
+  metrics.upstreamRequestDuration.observe({ upstream }, Math.max(0, obs.durationSeconds));
+  if (obs.status !== undefined) {
+    metrics.upstreamRequests.inc({ upstream, target, status_class: statusClass(obs.status) });
+    if (obs.status >= 500 && obs.status <= 599) metrics.upstreamErrors.inc({ upstream, target, error_kind: '5xx' });
+  } else {
+    metrics.upstreamErrors.inc({ upstream, target, error_kind: upstreamErrorKind(obs.error) });
+  }
+}
