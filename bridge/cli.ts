@@ -65,6 +65,8 @@ async function main(): Promise<void> {
     secret,
     siteRoot: argv['site-root'] ?? file.siteRoot,
     logger,
+    // SHUTDOWN from the supervising gateway: the graceful stop SIGTERM cannot give under Wine.
+    onShutdownRequest: () => stop('SHUTDOWN'),
   });
 
   let stopping = false;

@@ -4,12 +4,15 @@
  * (bridge/native/isapi_shim.c) is what the extension actually calls; it adds the
  * `err` out-parameter and sets the caller thread's last error from it.
  */
+import fs from 'node:fs';
 import koffi from 'koffi';
-import { HSE_REQ, HSE_STATUS, WIN32_ERROR, hseRequestName } from './abi/constants';
-import { SEND_HEADER_EX } from './abi/structs';
-import { CallFailure, type RequestContext } from './request-context';
-import { parseSendResponseHeader, redirectHead } from './response-head';
-import { mapUrlToPath } from './server-variables';
+import { HSE_EXEC_URL, HSE_IO, HSE_REQ, HSE_STATUS, WIN32_ERROR, hseRequestName } from './abi/constants';
+import { CUSTOM_ERROR, EXEC_URL_INFO, HSE_URL_MAPEX_INFO, RESPONSE_VECTOR, SEND_HEADER_EX, TF_INFO, VECTOR_ELEMENT, sizeOf } from './abi/structs';
+import { CallFailure, assemble, type RequestContext } from './request-context';
+import { parseSendResponseHeader, redirectHead, type ParsedHead } from './response-head';
+import { mapUrlToPath, mapUrlToPathEx } from './server-variables';
+import type { OutputSegment } from './thread-messages';
+import { encodeExecUrl } from './wire';
 
 const HostGetServerVariable = koffi.proto(
   'int HostGetServerVariable(uintptr_t conn, void *name, void *buf, void *size, void *err)',
@@ -52,7 +55,44 @@ export interface CallbackHooks {
   done(ctx: RequestContext, status: number): void;
   unsupported(ctx: RequestContext, code: number): void;
   internalError(callback: string, error: Error): void;
+  unhealthy(ctx: RequestContext, reason: string): void;
 }
+
+/** Requests that only make sense inside IIS itself (tokens, SSPI, certificates, IIS configuration). */
+const NOT_SUPPORTED: readonly number[] = [
+  HSE_REQ.GET_SSPI_INFO,
+  HSE_REQ.REFRESH_ISAPI_ACL,
+  HSE_REQ.GET_IMPERSONATION_TOKEN,
+  HSE_REQ.GET_CERT_INFO_EX,
+  HSE_REQ.GET_ANONYMOUS_TOKEN,
+  HSE_REQ.GET_UNICODE_ANONYMOUS_TOKEN,
+  HSE_REQ.GET_CACHE_INVALIDATION_CALLBACK,
+  HSE_REQ.GET_TRACE_INFO,
+  HSE_REQ.GET_TRACE_INFO_EX,
+  HSE_REQ.RAISE_TRACE_EVENT,
+  HSE_REQ.GET_CONFIG_OBJECT,
+  HSE_REQ.GET_WORKER_PROCESS_SETTINGS,
+  HSE_REQ.GET_PROTOCOL_MANAGER_CUSTOM_INTERFACE_CALLBACK,
+  HSE_REQ.GET_CHANNEL_BINDING_TOKEN,
+];
+
+/** A file HANDLE from an extension: on Windows a HANDLE, elsewhere a file descriptor cast to one. */
+function fileDescriptor(handle: bigint): number | undefined {
+  if (process.platform === 'win32') return undefined; // HANDLE -> fd needs the CRT; see docs/hse-requests.md.
+  const fd = Number(BigInt.asIntN(64, handle));
+  return fd >= 0 && fd < 2 ** 31 ? fd : undefined;
+}
+
+function fileSize(fd: number): number | undefined {
+  try {
+    return fs.fstatSync(fd).size;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The marker completion for a synchronous TransmitFile / VectorSend: the caller waits instead. */
+const SYNC = { fn: 0n, context: 0n };
 
 type SsfHandler = (ctx: RequestContext, buf: Ptr, size: Ptr, type: Ptr) => CallFailure | undefined;
 
@@ -121,12 +161,12 @@ export class EcbCallbacks {
   private readonly writeClient = (conn: number, buf: Ptr, bytes: Ptr, flags: number, err: Ptr): number => {
     const ctx = this.hooks.lookup(conn);
     if (!ctx || !bytes) return this.fail(err, WIN32_ERROR.INVALID_PARAMETER);
-    void flags; // HSE_IO_SYNC and HSE_IO_NODELAY need nothing more here; async writes land with IO_COMPLETION.
+    // HSE_IO_NODELAY needs nothing: client sockets already have Nagle off.
     const n = readDword(bytes);
     if (n > 0 && !buf) return this.fail(err, WIN32_ERROR.INVALID_PARAMETER);
-    // One copy out of extension memory; the buffer is the extension's again when we return.
+    // One copy out of extension memory: the buffer is the extension's again when we return (async too, as in IIS).
     const data = n === 0 ? Buffer.alloc(0) : Buffer.from(new Uint8Array(koffi.view(buf!, n)));
-    const failure = ctx.write(data);
+    const failure = flags & HSE_IO.ASYNC ? ctx.writeAsync(data) : ctx.write(data);
     if (failure) return this.fail(err, failure.error);
     writeDword(bytes, n);
     return 1;
@@ -150,14 +190,19 @@ export class EcbCallbacks {
   private readonly serverSupportFunction = (conn: number, req: number, buf: Ptr, size: Ptr, type: Ptr, err: Ptr): number => {
     const ctx = this.hooks.lookup(conn);
     if (!ctx) return this.fail(err, WIN32_ERROR.INVALID_PARAMETER);
-    ctx.counters.ssfCalls++;
+    const name = hseRequestName(req);
+    if (NOT_SUPPORTED.includes(req)) {
+      ctx.accountant.ssf(name, 'unsupported');
+      return this.fail(err, WIN32_ERROR.NOT_SUPPORTED);
+    }
     const handler = this.ssf.get(req);
     if (!handler) {
-      ctx.counters.ssfUnsupported++;
+      ctx.accountant.ssf(name, 'unsupported');
       this.hooks.unsupported(ctx, req);
       return this.fail(err, WIN32_ERROR.INVALID_PARAMETER);
     }
     const failure = handler(ctx, buf, size, type);
+    ctx.accountant.ssf(name, failure ? 'error' : 'ok');
     if (failure) return this.fail(err, failure.error);
     return 1;
   };
@@ -218,7 +263,267 @@ export class EcbCallbacks {
     this.ssf.set(HSE_REQ.APPEND_LOG_PARAMETER, (ctx, buf) => {
       const text = readCString(shim, buf, 4096);
       if (text === null) return new CallFailure(WIN32_ERROR.INVALID_PARAMETER);
-      ctx.appendedLog += text;
+      ctx.accountant.appendLog(text);
+      return undefined;
+    });
+
+    this.installAsync();
+    this.installConnection();
+  }
+
+  /** HSE_REQ_IO_COMPLETION, ASYNC_READ_CLIENT, TRANSMIT_FILE, VECTOR_SEND, CANCEL_IO. */
+  private installAsync(): void {
+    const shim = this.shim;
+    this.ssf.set(HSE_REQ.IO_COMPLETION, (ctx, buf, _size, type) => {
+      // A NULL function means "never call one" (Microsoft's HSE_REQ_IO_COMPLETION).
+      ctx.completion = buf ? { fn: buf, context: type ?? 0n } : undefined;
+      return undefined;
+    });
+
+    this.ssf.set(HSE_REQ.ASYNC_READ_CLIENT, (ctx, buf, size, type) => {
+      if (!buf || !size || !type || !(readDword(type) & HSE_IO.ASYNC)) return new CallFailure(WIN32_ERROR.INVALID_PARAMETER);
+      const want = readDword(size);
+      if (want === 0) return new CallFailure(WIN32_ERROR.INVALID_PARAMETER);
+      return ctx.readBodyAsync(new Uint8Array(koffi.view(buf, want)));
+    });
+
+    this.ssf.set(HSE_REQ.CANCEL_IO, (ctx) => {
+      if (ctx.outstanding?.kind === 'read') ctx.ioDone(ctx.outstanding.id, 0, WIN32_ERROR.OPERATION_ABORTED);
+      return undefined;
+    });
+
+    this.ssf.set(HSE_REQ.TRANSMIT_FILE, (ctx, buf) => {
+      if (!buf) return new CallFailure(WIN32_ERROR.INVALID_PARAMETER);
+      const tf = Buffer.from(koffi.view(buf, sizeOf.HSE_TF_INFO));
+      const flags = tf.readUInt32LE(TF_INFO.dwFlags);
+      const pfn = tf.readBigUInt64LE(TF_INFO.pfnHseIO);
+      // pfnHseIO overrides the registered completion for this one operation (ms524981).
+      const completion = pfn ? { fn: pfn, context: tf.readBigUInt64LE(TF_INFO.pContext) } : ctx.completion;
+      const isAsync = (flags & HSE_IO.ASYNC) !== 0;
+      if (isAsync && !completion) return new CallFailure(WIN32_ERROR.INVALID_PARAMETER);
+      const fd = fileDescriptor(tf.readBigUInt64LE(TF_INFO.hFile));
+      const size = fd === undefined ? undefined : fileSize(fd);
+      if (fd === undefined || size === undefined) return new CallFailure(WIN32_ERROR.INVALID_HANDLE);
+      const offset = tf.readUInt32LE(TF_INFO.Offset);
+      if (offset > size) return new CallFailure(WIN32_ERROR.WSAEINVAL);
+      const toWrite = tf.readUInt32LE(TF_INFO.BytesToWrite);
+      const length = toWrite === 0 ? size - offset : Math.min(toWrite, size - offset);
+
+      const headPtr = tf.readBigUInt64LE(TF_INFO.pHead);
+      const headLength = tf.readUInt32LE(TF_INFO.HeadLength);
+      const tailPtr = tf.readBigUInt64LE(TF_INFO.pTail);
+      const tailLength = tf.readUInt32LE(TF_INFO.TailLength);
+      let prefix: Buffer = Buffer.alloc(0);
+      if (flags & HSE_IO.SEND_HEADERS) {
+        // pHead is then the header block and pszStatusCode the status (ms524981).
+        const status = readCString(shim, tf.readBigUInt64LE(TF_INFO.pszStatusCode));
+        const block = headPtr ? (headLength ? readString(headPtr, headLength) : readCString(shim, headPtr)) : null;
+        const parsed = parseSendResponseHeader(status, block, ctx.ecb.httpStatusCode);
+        if (parsed.kind === 'error') return new CallFailure(WIN32_ERROR.INVALID_PARAMETER);
+        const failure = ctx.setHead({ ...parsed, body: Buffer.alloc(0) });
+        if (failure) return failure;
+        prefix = parsed.body;
+      } else if (headPtr && headLength) {
+        prefix = Buffer.from(new Uint8Array(koffi.view(headPtr, headLength)));
+      }
+      const tail = tailPtr && tailLength ? Buffer.from(new Uint8Array(koffi.view(tailPtr, tailLength))) : Buffer.alloc(0);
+      if (flags & HSE_IO.DISCONNECT_AFTER_SEND) ctx.requestClose(false);
+
+      const op = ctx.beginAsync('transmit_file', isAsync ? completion : SYNC);
+      if (op instanceof CallFailure) return op;
+      const segments: OutputSegment[] = [];
+      pushFrames(segments, ctx, prefix);
+      segments.push({ kind: 'file', fd, offset, length });
+      pushFrames(segments, ctx, tail);
+      ctx.sendSegments(segments, op);
+      if (isAsync) return undefined;
+      const result = ctx.waitForOperation(op);
+      return result.error ? new CallFailure(result.error) : undefined;
+    });
+
+    this.ssf.set(HSE_REQ.VECTOR_SEND, (ctx, buf) => {
+      if (!buf) return new CallFailure(WIN32_ERROR.INVALID_PARAMETER);
+      const rv = Buffer.from(koffi.view(buf, sizeOf.HSE_RESPONSE_VECTOR));
+      const flags = rv.readUInt32LE(RESPONSE_VECTOR.dwFlags);
+      const isAsync = (flags & HSE_IO.ASYNC) !== 0;
+      if (isAsync && !ctx.completion) return new CallFailure(WIN32_ERROR.INVALID_PARAMETER);
+      // CACHE_RESPONSE is only valid on the final send (ms525729).
+      if (flags & HSE_IO.CACHE_RESPONSE && !(flags & HSE_IO.FINAL_SEND)) return new CallFailure(WIN32_ERROR.INVALID_PARAMETER);
+      const statusPtr = rv.readBigUInt64LE(RESPONSE_VECTOR.pszStatus);
+      const headersPtr = rv.readBigUInt64LE(RESPONSE_VECTOR.pszHeaders);
+      const sendHeaders = (flags & HSE_IO.SEND_HEADERS) !== 0;
+      // pszStatus/pszHeaders are given exactly when HSE_IO_SEND_HEADERS is set.
+      if (sendHeaders !== Boolean(statusPtr || headersPtr) && !(sendHeaders && statusPtr)) return new CallFailure(WIN32_ERROR.INVALID_PARAMETER);
+      const count = rv.readUInt32LE(RESPONSE_VECTOR.nElementCount);
+      const array = rv.readBigUInt64LE(RESPONSE_VECTOR.lpElementArray);
+      if (count > 0 && !array) return new CallFailure(WIN32_ERROR.INVALID_PARAMETER);
+
+      // Validate every element before sending anything.
+      const elements = count === 0 ? Buffer.alloc(0) : Buffer.from(koffi.view(array!, count * sizeOf.HSE_VECTOR_ELEMENT));
+      const plan: Array<{ memory: Buffer } | { fd: number; offset: number; length: number }> = [];
+      for (let i = 0; i < count; i++) {
+        const at = i * sizeOf.HSE_VECTOR_ELEMENT;
+        const type = elements.readUInt32LE(at + VECTOR_ELEMENT.ElementType);
+        const context = elements.readBigUInt64LE(at + VECTOR_ELEMENT.pvContext);
+        const offset = Number(elements.readBigUInt64LE(at + VECTOR_ELEMENT.cbOffset));
+        const length = Number(elements.readBigUInt64LE(at + VECTOR_ELEMENT.cbSize));
+        if (type === 0) {
+          // Memory: cbSize 0 is invalid (ms525207).
+          if (!context || length === 0) return new CallFailure(WIN32_ERROR.INVALID_PARAMETER);
+          plan.push({ memory: Buffer.from(new Uint8Array(koffi.view(context + BigInt(offset), length))) });
+        } else if (type === 1) {
+          const fd = fileDescriptor(context);
+          const size = fd === undefined ? undefined : fileSize(fd);
+          if (fd === undefined || size === undefined) return new CallFailure(WIN32_ERROR.INVALID_HANDLE);
+          if (offset > size) return new CallFailure(WIN32_ERROR.WSAEINVAL);
+          plan.push({ fd, offset, length: length === 0 ? size - offset : Math.min(length, size - offset) });
+        } else {
+          return new CallFailure(WIN32_ERROR.INVALID_PARAMETER);
+        }
+      }
+      if (sendHeaders) {
+        const parsed = parseSendResponseHeader(readCString(shim, statusPtr), readCString(shim, headersPtr), ctx.ecb.httpStatusCode);
+        if (parsed.kind === 'error') return new CallFailure(WIN32_ERROR.INVALID_PARAMETER);
+        const failure = ctx.setHead({ ...parsed, body: Buffer.alloc(0) });
+        if (failure) return failure;
+        if (parsed.body.length > 0) plan.unshift({ memory: parsed.body });
+      }
+      const op = ctx.beginAsync('vector_send', isAsync ? ctx.completion : SYNC);
+      if (op instanceof CallFailure) return op;
+      const segments: OutputSegment[] = [];
+      for (const item of plan) {
+        if ('memory' in item) pushFrames(segments, ctx, item.memory);
+        else segments.push({ kind: 'file', ...item });
+      }
+      if (segments.length === 0) pushFrames(segments, ctx, Buffer.alloc(0));
+      ctx.sendSegments(segments, op);
+      if (isAsync) return undefined;
+      const result = ctx.waitForOperation(op);
+      return result.error ? new CallFailure(result.error) : undefined;
+    });
+  }
+
+  /** Connection state, custom errors, URL mapping, health. */
+  private installConnection(): void {
+    const shim = this.shim;
+    this.ssf.set(HSE_REQ.IS_CONNECTED, (ctx, buf) => {
+      if (!buf) return new CallFailure(WIN32_ERROR.INVALID_PARAMETER);
+      koffi.encode(buf, 'int32_t', ctx.aborted || ctx.closedByExtension ? 0 : 1);
+      return undefined;
+    });
+
+    this.ssf.set(HSE_REQ.CLOSE_CONNECTION, (ctx) => {
+      // Meant to end a pending async read: it completes with ERROR_NETNAME_DELETED (ms524613).
+      ctx.closedByExtension = true;
+      ctx.requestClose(false);
+      if (ctx.outstanding?.kind === 'read') ctx.ioDone(ctx.outstanding.id, 0, WIN32_ERROR.NETNAME_DELETED);
+      return undefined;
+    });
+
+    this.ssf.set(HSE_REQ.ABORTIVE_CLOSE, (ctx) => {
+      ctx.requestClose(true);
+      return undefined;
+    });
+
+    // Every write is flushed as it happens already; the flag changes nothing.
+    this.ssf.set(HSE_REQ.SET_FLUSH_FLAG, () => undefined);
+
+    this.ssf.set(HSE_REQ.IS_IN_PROCESS, (_ctx, buf) => {
+      if (!buf) return new CallFailure(WIN32_ERROR.INVALID_PARAMETER);
+      writeDword(buf, 0); // HSE_APP_FLAG_IN_PROCESS: the extension runs inside its host process.
+      return undefined;
+    });
+
+    this.ssf.set(HSE_REQ.REPORT_UNHEALTHY, (ctx, buf) => {
+      this.hooks.unhealthy(ctx, readCString(shim, buf, 4096) ?? '');
+      return undefined;
+    });
+
+    this.ssf.set(HSE_REQ.SEND_CUSTOM_ERROR, (ctx, buf) => {
+      if (!buf) return new CallFailure(WIN32_ERROR.INVALID_PARAMETER);
+      const info = Buffer.from(koffi.view(buf, sizeOf.HSE_CUSTOM_ERROR_INFO));
+      const status = readCString(shim, info.readBigUInt64LE(CUSTOM_ERROR.pszStatus));
+      const subError = info.readUInt16LE(CUSTOM_ERROR.uHttpSubError);
+      const isAsync = info.readInt32LE(CUSTOM_ERROR.fAsync) !== 0;
+      if (!status || ctx.headSent) return new CallFailure(WIN32_ERROR.INVALID_PARAMETER);
+      if (isAsync && !ctx.completion) return new CallFailure(WIN32_ERROR.INVALID_PARAMETER);
+      const parsed = parseSendResponseHeader(status, null, ctx.ecb.httpStatusCode);
+      if (parsed.kind === 'error') return new CallFailure(WIN32_ERROR.INVALID_PARAMETER);
+      const code = parsed.head.statusCode;
+      const body = Buffer.from(
+        `<html><head><title>${code}.${subError} - ${parsed.head.reason}</title></head>` +
+          `<body><h1>${code}.${subError} - ${parsed.head.reason}</h1></body></html>\r\n`,
+        'latin1',
+      );
+      const head: ParsedHead = {
+        kind: 'head',
+        head: { ...parsed.head, headers: [['Content-Type', 'text/html'], ['Content-Length', String(body.length)]], contentLength: body.length },
+        body,
+      };
+      if (!isAsync) return ctx.setHead(head);
+      const op = ctx.beginAsync('write');
+      if (op instanceof CallFailure) return op;
+      const segments: OutputSegment[] = [];
+      const failure = ctx.setHead({ ...head, body: Buffer.alloc(0) });
+      if (failure) return failure;
+      pushFrames(segments, ctx, body);
+      ctx.sendSegments(segments, op);
+      return undefined;
+    });
+
+    this.ssf.set(HSE_REQ.SEND_URL, (ctx, buf) => {
+      const url = readCString(shim, buf, 1 << 16);
+      if (!url || !url.startsWith('/')) return new CallFailure(WIN32_ERROR.INVALID_PARAMETER);
+      return ctx.sendUrl(url);
+    });
+
+    this.ssf.set(HSE_REQ.EXEC_URL, (ctx, buf) => {
+      // Always asynchronous: the completion reports the child's end (HSE_REQ_EXEC_URL).
+      if (!ctx.completion) return new CallFailure(WIN32_ERROR.INVALID_PARAMETER);
+      const info = buf ? Buffer.from(koffi.view(buf, sizeOf.HSE_EXEC_URL_INFO)) : undefined;
+      const ptr = (field: keyof typeof EXEC_URL_INFO): bigint => (info ? info.readBigUInt64LE(EXEC_URL_INFO[field]) : 0n);
+      const flags = info ? info.readUInt32LE(EXEC_URL_INFO.dwExecUrlFlags) : 0;
+      let entity = Buffer.alloc(0);
+      const entityPtr = ptr('pEntity');
+      if (entityPtr) {
+        const e = Buffer.from(koffi.view(entityPtr, 16));
+        const n = e.readUInt32LE(0);
+        const data = e.readBigUInt64LE(8);
+        if (n > 0 && data) entity = Buffer.from(new Uint8Array(koffi.view(data, n)));
+      }
+      const frame = encodeExecUrl(ctx.streamId, {
+        url: readCString(shim, ptr('pszUrl'), 1 << 16) ?? '',
+        method: readCString(shim, ptr('pszMethod'), 64) ?? '',
+        headers: readCString(shim, ptr('pszChildHeaders'), 1 << 16) ?? '',
+        flags,
+        entity,
+      });
+      return ctx.execUrl(frame, !(flags & HSE_EXEC_URL.NO_HEADERS));
+    });
+
+    this.ssf.set(HSE_REQ.GET_EXEC_URL_STATUS, (ctx, buf) => {
+      if (!buf || !ctx.execStatus) return new CallFailure(WIN32_ERROR.INVALID_PARAMETER);
+      const out = Buffer.alloc(sizeOf.HSE_EXEC_URL_STATUS);
+      out.writeUInt16LE(ctx.execStatus.status, 0);
+      out.writeUInt16LE(ctx.execStatus.subStatus, 2);
+      out.writeUInt32LE(ctx.execStatus.win32Error, 4);
+      new Uint8Array(koffi.view(buf, out.length)).set(out);
+      return undefined;
+    });
+
+    this.ssf.set(HSE_REQ.MAP_URL_TO_PATH_EX, (ctx, buf, _size, type) => {
+      if (!buf || !type) return new CallFailure(WIN32_ERROR.INVALID_PARAMETER);
+      const url = readCString(shim, buf, 1 << 16) ?? '';
+      const mapping = mapUrlToPathEx(url, ctx.app, ctx.variables.identity);
+      const path = ctx.variables.textBytes(mapping.path);
+      const max = koffi.sizeof('char') * 260;
+      if (path.length + 1 > max) return new CallFailure(WIN32_ERROR.INSUFFICIENT_BUFFER);
+      const out = Buffer.alloc(sizeOf.HSE_URL_MAPEX_INFO);
+      out.set(path, 0);
+      out.writeUInt32LE(mapping.flags, koffi.offsetof(HSE_URL_MAPEX_INFO, 'dwFlags'));
+      out.writeUInt32LE(mapping.cchMatchingPath, koffi.offsetof(HSE_URL_MAPEX_INFO, 'cchMatchingPath'));
+      out.writeUInt32LE(mapping.cchMatchingURL, koffi.offsetof(HSE_URL_MAPEX_INFO, 'cchMatchingURL'));
+      new Uint8Array(koffi.view(type, out.length)).set(out);
       return undefined;
     });
   }
@@ -226,6 +531,14 @@ export class EcbCallbacks {
   static requestName(code: number): string {
     return hseRequestName(code);
   }
+}
+
+/** Appends `data` (with the held head in front of it, if any) as ready-made frames. */
+function pushFrames(segments: OutputSegment[], ctx: RequestContext, data: Buffer): void {
+  const parts = ctx.bodyParts(data) ?? [];
+  parts.push(...ctx.takeHeadFrames());
+  if (parts.length === 0) return;
+  segments.push({ kind: 'frames', bytes: assemble(parts), payloadBytes: data.length });
 }
 
 function stripNul(s: string): string {

@@ -10,6 +10,7 @@ import { Logger } from './log';
 import type { AppSettings } from './request-info';
 import { BridgeServer } from './server';
 import { DEFAULT_SERVER_SOFTWARE } from './server-variables';
+import { BridgeTelemetry } from './live-metrics';
 import { ThreadPool } from './thread-pool';
 import { formatTransportAddress, parseTransportAddress, type TransportAddress } from './transport';
 
@@ -24,6 +25,9 @@ export interface BridgeAppConfig {
   physicalPath?: string;
   readAhead?: number;
   maxConcurrency?: number;
+  maxQueue?: number;
+  /** End PENDING requests that never call DONE_WITH_SESSION after this many ms (default 5 minutes). */
+  pendingTimeoutMs?: number;
 }
 
 export interface BridgeOptions {
@@ -36,6 +40,8 @@ export interface BridgeOptions {
   outputWindow?: number;
   inputWindow?: number;
   shimPath?: string;
+  /** Called when a gateway sends SHUTDOWN (the owner drains via stop() and exits). */
+  onShutdownRequest?: () => void;
 }
 
 export function appSettings(app: BridgeAppConfig): AppSettings {
@@ -52,6 +58,8 @@ export function appSettings(app: BridgeAppConfig): AppSettings {
     instanceId: 1,
     readAhead: app.readAhead ?? DEFAULT_READ_AHEAD,
     maxConcurrency: app.maxConcurrency ?? 8,
+    pendingTimeoutMs: app.pendingTimeoutMs ?? 300000,
+    ...(app.maxQueue !== undefined ? { maxQueue: app.maxQueue } : {}),
   };
 }
 
@@ -102,6 +110,7 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
     }
   }
 
+  const telemetry = new BridgeTelemetry();
   const pool = new ThreadPool(
     {
       threads: Math.max(1, options.threads ?? 4),
@@ -112,7 +121,10 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
       outputWindow: options.outputWindow ?? 256 * 1024,
     },
     {
-      out: (key, bytes, end) => server.output(key, bytes, end),
+      out: (key, bytes, end, op) => server.output(key, bytes, end, op),
+      segments: (key, segments, op) => server.segments(key, segments, op),
+      unhealthy: (key, reason) => server.reportUnhealthy(reason, key),
+      stats: (batch) => telemetry.apply(batch),
       log: (level, msg, fields) => logger.log(level, msg, fields),
       threadExit: (slot, code, keys) => {
         logger.error('extension thread exited', { thread: slot, code, requests: keys.length });
@@ -127,7 +139,9 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
     logger,
     secret: options.secret,
     inputWindow: options.inputWindow ?? 1024 * 1024,
+    onShutdownRequest: options.onShutdownRequest,
   });
+  server.setMetricsSource(() => telemetry.snapshot());
   if (good.length > 0) await pool.start();
   const address = await server.listen(parseTransportAddress(options.listen));
   logger.info('bridge listening', { address: formatTransportAddress(address), apps: good.length, failed: failed.size });

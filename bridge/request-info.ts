@@ -46,6 +46,10 @@ export interface AppSettings {
   instanceId: number;
   /** Largest body prefix handed over in lpbData before HttpExtensionProc (IIS UploadReadAheadSize). */
   readAhead: number;
+  /** A PENDING request that has not called DONE_WITH_SESSION after this long is ended (0: never). */
+  pendingTimeoutMs?: number;
   /** How many requests of this app may run HttpExtensionProc at once; the rest queue. */
   maxConcurrency: number;
+  /** Most requests of this app waiting for a thread; more are refused with 503 + Retry-After. Unlimited when absent. */
+  maxQueue?: number;
 }

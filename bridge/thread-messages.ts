@@ -6,6 +6,7 @@
  * encode whole wire frames and hand over the bytes, so the thread that owns
  * every socket does as little per request as possible.
  */
+import type { StatsBatch } from './live-metrics';
 import type { AppSettings } from './request-info';
 
 /** Int32 slots of the per-request SharedArrayBuffer both threads update. */
@@ -48,12 +49,25 @@ export type MainToWorker =
       shared: SharedArrayBuffer;
     }
   | { t: 'body'; key: number; chunk: Uint8Array }
+  /** Operation `op` (an async write, TransmitFile, VectorSend) has left for the gateway, or failed (error != 0). */
+  | { t: 'ioDone'; key: number; op: number; bytes: number; error: number }
+  /** The gateway finished an HSE_REQ_EXEC_URL child request. */
+  | { t: 'execDone'; key: number; status: number; subStatus: number; win32Error: number }
   | { t: 'bodyEnd'; key: number }
   | { t: 'abort'; key: number; code: number };
 
 export type WorkerToMain =
-  /** Encoded frames for the gateway. `end` marks the request finished (RESPONSE_END included). */
-  | { t: 'out'; key: number; bytes: Uint8Array; end: boolean }
+  /**
+   * Encoded frames for the gateway. `end` marks the request finished (RESPONSE_END
+   * included); `op` asks for an ioDone once they have been written.
+   */
+  | { t: 'out'; key: number; bytes: Uint8Array; end: boolean; op?: number }
+  /** TransmitFile / VectorSend: send these in order, file ranges read by the main thread, then ioDone. */
+  | { t: 'segments'; key: number; segments: OutputSegment[]; op: number }
+  /** HSE_REQ_REPORT_UNHEALTHY from an extension. */
+  | { t: 'unhealthy'; key: number; reason: string }
+  /** Live async-operation metrics recorded on this thread since the last batch. */
+  | { t: 'stats'; batch: StatsBatch }
   /** HttpExtensionProc returned: the thread is free for the next request of its queue. */
   | { t: 'returned'; key: number; pending: boolean }
   | { t: 'log'; level: LogLevel; msg: string; fields?: Record<string, string | number | boolean> }
@@ -61,3 +75,8 @@ export type WorkerToMain =
   | { t: 'fatal'; msg: string };
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+/** Part of a TransmitFile or VectorSend: ready-made frames, or a file range sent as RESPONSE_BODY frames. */
+export type OutputSegment =
+  | { kind: 'frames'; bytes: Uint8Array; payloadBytes: number }
+  | { kind: 'file'; fd: number; offset: number; length: number };

@@ -8,7 +8,8 @@
 import { Worker } from 'node:worker_threads';
 import path from 'node:path';
 import type { AppSettings } from './request-info';
-import type { MainToWorker, WorkerInit, WorkerToMain, LogLevel } from './thread-messages';
+import type { StatsBatch } from './live-metrics';
+import type { MainToWorker, OutputSegment, WorkerInit, WorkerToMain, LogLevel } from './thread-messages';
 
 export interface ThreadPoolOptions {
   threads: number;
@@ -31,7 +32,10 @@ export interface Dispatchable {
 }
 
 export interface PoolEvents {
-  out(key: number, bytes: Uint8Array, end: boolean): void;
+  out(key: number, bytes: Uint8Array, end: boolean, op?: number): void;
+  segments(key: number, segments: OutputSegment[], op: number): void;
+  unhealthy(key: number, reason: string): void;
+  stats(batch: StatsBatch): void;
   log(level: LogLevel, msg: string, fields?: Record<string, string | number | boolean>): void;
   /** A thread died (an extension threw from native code or the worker crashed). */
   threadExit(slot: number, code: number, keys: number[]): void;
@@ -109,8 +113,17 @@ export class ThreadPool {
       worker.on('message', (msg: WorkerToMain) => {
         switch (msg.t) {
           case 'out':
-            this.events.out(msg.key, msg.bytes, msg.end);
+            this.events.out(msg.key, msg.bytes, msg.end, msg.op);
             if (msg.end) this.finished(handle, msg.key);
+            return;
+          case 'segments':
+            this.events.segments(msg.key, msg.segments, msg.op);
+            return;
+          case 'unhealthy':
+            this.events.unhealthy(msg.key, msg.reason);
+            return;
+          case 'stats':
+            this.events.stats(msg.batch);
             return;
           case 'returned':
             this.returned(handle, msg.key, msg.pending);

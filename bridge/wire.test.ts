@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { RequestInfo } from './request-info';
+import { COUNT_FIELDS, emptyAccounting } from '../metrics/accounting';
 import {
-  ACCOUNTING_FIELDS,
+  EndFlags,
   FRAME_HEADER_SIZE,
   FrameDecoder,
   FrameType,
@@ -11,7 +12,6 @@ import {
   decodeRequest,
   decodeResponseEnd,
   decodeResponseHead,
-  emptyCounters,
   encodeAbort,
   encodeFrame,
   encodeHello,
@@ -63,21 +63,25 @@ describe('round trips', () => {
   });
 
   test('HELLO, ABORT, RESPONSE_HEAD, RESPONSE_END', () => {
-    const counters = emptyCounters();
-    ACCOUNTING_FIELDS.forEach((f, i) => (counters[f] = i * 1000 + 0.5));
+    const accounting = emptyAccounting();
+    COUNT_FIELDS.forEach((f, i) => (accounting[f] = i * 1000 + 1));
+    accounting.ops.transmit_file = { count: 2, totalOutstandingSeconds: 0.25, maxOutstandingSeconds: 0.125 };
+    accounting.completionErrors['995'] = 3;
+    accounting.ssfCalls.TRANSMIT_FILE = { ok: 2, error: 1, unsupported: 0 };
+    accounting.appendLog = 'al';
     const frames = decodeAll([
       Buffer.concat([
         encodeHello({ version: 1, role: 'gateway', credential: 's3cret' }),
         encodeAbort(3, { code: 995, reason: 'client went away' }),
         encodeResponseHead(3, { statusCode: 404, reason: 'Not Found', headers: [['A', 'b']], flags: 2 }),
-        encodeResponseEnd(3, { hseStatus: 1, loggedStatus: 404, logData: 'ld', appendedLog: 'al', counters, detail: '{}' }),
+        encodeResponseEnd(3, { hseStatus: 1, loggedStatus: 404, logData: 'ld', accounting, flags: EndFlags.CLOSE }),
       ]),
     ]);
     expect(frames.map((f) => f.type)).toEqual([FrameType.HELLO, FrameType.ABORT, FrameType.RESPONSE_HEAD, FrameType.RESPONSE_END]);
     expect(decodeHello(frames[0]!.payload)).toEqual({ version: 1, role: 'gateway', credential: 's3cret' });
     expect(decodeAbort(frames[1]!.payload)).toEqual({ code: 995, reason: 'client went away' });
     expect(decodeResponseHead(frames[2]!.payload, frames[2]!.flags)).toEqual({ statusCode: 404, reason: 'Not Found', headers: [['A', 'b']], flags: 2 });
-    expect(decodeResponseEnd(frames[3]!.payload)).toEqual({ hseStatus: 1, loggedStatus: 404, logData: 'ld', appendedLog: 'al', counters, detail: '{}' });
+    expect(decodeResponseEnd(frames[3]!.payload, frames[3]!.flags)).toEqual({ hseStatus: 1, loggedStatus: 404, logData: 'ld', accounting, flags: EndFlags.CLOSE });
   });
 
   test('frames split at every possible byte boundary decode identically', () => {

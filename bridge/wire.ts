@@ -7,6 +7,8 @@
  * Strings inside payloads are u32 length + latin1 bytes: HTTP heads are bytes, not
  * text, and latin1 round-trips every byte exactly as Node's http parser hands them over.
  */
+import { COUNT_FIELDS, emptyAccounting, type RequestAccounting } from '../metrics/accounting';
+import { ASYNC_OP_KINDS } from '../metrics/labels';
 import type { RequestInfo } from './request-info';
 
 export const PROTOCOL_VERSION = 1;
@@ -31,9 +33,23 @@ export const FrameType = {
   RESPONSE_BODY: 0x21,
   /** Bridge -> gateway: the extension finished the request (payload: ResponseEndFrame). */
   RESPONSE_END: 0x22,
+  /** Bridge -> gateway, before RESPONSE_END: HSE_REQ_SEND_URL, serve this URL instead (payload: string url). */
+  SEND_URL: 0x23,
+  /** Bridge -> gateway: HSE_REQ_EXEC_URL, run a child request whose response goes to the client (payload: ExecUrlFrame). */
+  EXEC_URL: 0x24,
+  /** Gateway -> bridge: the child request finished (payload: u16 status, u16 substatus, u32 Win32 error). */
+  EXEC_URL_DONE: 0x25,
   /** Gateway -> bridge: ask for a metrics snapshot; bridge answers METRICS_RESPONSE (string payload). */
   METRICS_REQUEST: 0x30,
   METRICS_RESPONSE: 0x31,
+  /** Bridge -> gateway: an extension called HSE_REQ_REPORT_UNHEALTHY (payload: string reason); the gateway recycles the bridge. */
+  UNHEALTHY: 0x32,
+  /** Gateway -> bridge, empty: stop accepting, drain in-flight requests, TerminateExtension, exit 0 (SIGTERM is not graceful under Wine). */
+  SHUTDOWN: 0x33,
+  /** Gateway -> bridge, empty: ask for the bridge's status; the bridge answers STATUS. */
+  STATUS_REQUEST: 0x34,
+  /** Bridge -> gateway: u32 requests in flight, u32 count, then (app, reason) string pairs of apps that failed to load. */
+  STATUS: 0x35,
 } as const;
 export type FrameTypeCode = (typeof FrameType)[keyof typeof FrameType];
 
@@ -224,6 +240,12 @@ class PayloadReader {
     this.at += n;
     return s;
   }
+  bytes(n: number): Buffer {
+    this.need(n);
+    const b = this.buf.subarray(this.at, this.at + n);
+    this.at += n;
+    return b;
+  }
   skip(n: number): void {
     this.need(n);
     this.at += n;
@@ -386,35 +408,15 @@ export function decodeResponseHead(payload: Buffer, flags: number): ResponseHead
 // RESPONSE_END
 
 /**
- * Per-request I/O accounting recorded by the bridge, as a fixed list of numbers
- * so it crosses the wire without JSON. The order below IS the wire order.
+ * RESPONSE_END carries the request's I/O accounting (metrics/accounting.ts) as
+ * numbers and short strings, not JSON: it goes with every response.
  */
-export const ACCOUNTING_FIELDS = [
-  'syncWrites',
-  'syncWriteBytes',
-  'asyncWrites',
-  'asyncWriteBytes',
-  'syncReads',
-  'syncReadBytes',
-  'asyncReads',
-  'asyncReadBytes',
-  'transmitFileBytes',
-  'vectorSendBytes',
-  'maxOutstanding',
-  'rejectedSecondOutstanding',
-  'completionErrors',
-  'longestPendingMs',
-  'ssfCalls',
-  'ssfUnsupported',
-] as const;
-export type AccountingField = (typeof ACCOUNTING_FIELDS)[number];
-export type AccountingCounters = Record<AccountingField, number>;
-
-export function emptyCounters(): AccountingCounters {
-  const c = {} as AccountingCounters;
-  for (const f of ACCOUNTING_FIELDS) c[f] = 0;
-  return c;
-}
+export const EndFlags = {
+  /** HSE_IO_DISCONNECT_AFTER_SEND or HSE_REQ_CLOSE_CONNECTION: close the client connection after the response. */
+  CLOSE: 0x1,
+  /** HSE_REQ_ABORTIVE_CLOSE: reset the client connection. */
+  ABORTIVE: 0x2,
+} as const;
 
 export interface ResponseEndFrame {
   /** What HttpExtensionProc returned (or the DONE_WITH_SESSION status for PENDING requests). */
@@ -423,35 +425,174 @@ export interface ResponseEndFrame {
   loggedStatus: number;
   /** ECB.lpszLogData at the end. */
   logData: string;
-  /** Text appended with HSE_APPEND_LOG_PARAMETER. */
-  appendedLog: string;
-  counters: AccountingCounters;
-  /** Free-form structured details (per-op timings, SSF counts by name) as a JSON string; not parsed on the hot path. */
-  detail: string;
+  accounting: RequestAccounting;
+  flags: number;
 }
 
 export function encodeResponseEnd(streamId: number, end: ResponseEndFrame): Buffer {
-  const size = 4 + 4 + strSize(end.logData) + strSize(end.appendedLog) + 8 * ACCOUNTING_FIELDS.length + strSize(end.detail);
+  const acc = end.accounting;
+  const errors = Object.entries(acc.completionErrors);
+  const ssf = Object.entries(acc.ssfCalls);
+  let size = 4 + 4 + strSize(end.logData) + 8 * COUNT_FIELDS.length + 24 * ASYNC_OP_KINDS.length + 4 + 4 + strSize(acc.appendLog);
+  for (const [code] of errors) size += strSize(code) + 8;
+  for (const [name] of ssf) size += strSize(name) + 24;
   const w = new PayloadWriter(size);
-  w.u32(end.hseStatus).u32(end.loggedStatus).str(end.logData).str(end.appendedLog);
-  for (const f of ACCOUNTING_FIELDS) w.i64(end.counters[f]);
-  w.str(end.detail);
-  return encodeFrame(FrameType.RESPONSE_END, streamId, w.done());
+  w.u32(end.hseStatus).u32(end.loggedStatus).str(end.logData);
+  for (const f of COUNT_FIELDS) w.i64(acc[f]);
+  for (const kind of ASYNC_OP_KINDS) {
+    const op = acc.ops[kind];
+    w.i64(op.count).i64(op.totalOutstandingSeconds).i64(op.maxOutstandingSeconds);
+  }
+  w.u32(errors.length);
+  for (const [code, count] of errors) w.str(code).i64(count);
+  w.u32(ssf.length);
+  for (const [name, c] of ssf) w.str(name).i64(c.ok).i64(c.error).i64(c.unsupported);
+  w.str(acc.appendLog);
+  return encodeFrame(FrameType.RESPONSE_END, streamId, w.done(), end.flags);
 }
 
-export function decodeResponseEnd(payload: Buffer): ResponseEndFrame {
+export function decodeResponseEnd(payload: Buffer, flags = 0): ResponseEndFrame {
   const r = new PayloadReader(payload, 'RESPONSE_END');
   const hseStatus = r.u32();
   const loggedStatus = r.u32();
   const logData = r.str();
-  const appendedLog = r.str();
-  const counters = {} as AccountingCounters;
-  for (const f of ACCOUNTING_FIELDS) counters[f] = r.f64();
-  const detail = r.str();
+  const accounting = emptyAccounting();
+  for (const f of COUNT_FIELDS) accounting[f] = r.f64();
+  for (const kind of ASYNC_OP_KINDS) {
+    accounting.ops[kind] = { count: r.f64(), totalOutstandingSeconds: r.f64(), maxOutstandingSeconds: r.f64() };
+  }
+  const nErrors = r.u32();
+  if (nErrors > 1000) throw new WireProtocolError('ERR_WIRE_BAD_VALUE', `RESPONSE_END declares ${nErrors} error codes`);
+  for (let i = 0; i < nErrors; i++) accounting.completionErrors[r.str()] = r.f64();
+  const nSsf = r.u32();
+  if (nSsf > 1000) throw new WireProtocolError('ERR_WIRE_BAD_VALUE', `RESPONSE_END declares ${nSsf} SSF names`);
+  for (let i = 0; i < nSsf; i++) accounting.ssfCalls[r.str()] = { ok: r.f64(), error: r.f64(), unsupported: r.f64() };
+  accounting.appendLog = r.str();
   r.end();
-  return { hseStatus, loggedStatus, logData, appendedLog, counters, detail };
+  return { hseStatus, loggedStatus, logData, accounting, flags };
+}
+
+// ---------------------------------------------------------------------------
+// SEND_URL, EXEC_URL, EXEC_URL_DONE
+
+export function encodeSendUrl(streamId: number, url: string): Buffer {
+  return encodeFrame(FrameType.SEND_URL, streamId, new PayloadWriter(strSize(url)).str(url).done());
+}
+
+export function decodeSendUrl(payload: Buffer): string {
+  const r = new PayloadReader(payload, 'SEND_URL');
+  const url = r.str();
+  r.end();
+  return url;
+}
+
+export interface ExecUrlFrame {
+  /** "" for the parent's own URL. */
+  url: string;
+  /** "" for the parent's method. */
+  method: string;
+  /** Extra request headers, `Name: value\r\n` lines (HSE_EXEC_URL_INFO.pszChildHeaders). */
+  headers: string;
+  /** HSE_EXEC_URL_* flags. */
+  flags: number;
+  /** The child's entity body (HSE_EXEC_URL_ENTITY_INFO); empty when none. */
+  entity: Buffer;
+}
+
+export function encodeExecUrl(streamId: number, x: ExecUrlFrame): Buffer {
+  const w = new PayloadWriter(strSize(x.url) + strSize(x.method) + strSize(x.headers) + 4 + 4 + x.entity.length);
+  w.str(x.url).str(x.method).str(x.headers).u32(x.flags).u32(x.entity.length);
+  const head = w.done();
+  return encodeFrame(FrameType.EXEC_URL, streamId, Buffer.concat([head, x.entity]));
+}
+
+export function decodeExecUrl(payload: Buffer): ExecUrlFrame {
+  const r = new PayloadReader(payload, 'EXEC_URL');
+  const url = r.str();
+  const method = r.str();
+  const headers = r.str();
+  const flags = r.u32();
+  const n = r.u32();
+  const entity = Buffer.from(r.bytes(n));
+  r.end();
+  return { url, method, headers, flags, entity };
+}
+
+export interface ExecUrlStatus {
+  status: number;
+  subStatus: number;
+  win32Error: number;
+}
+
+export function encodeExecUrlDone(streamId: number, s: ExecUrlStatus): Buffer {
+  return encodeFrame(FrameType.EXEC_URL_DONE, streamId, new PayloadWriter(8).u16(s.status).u16(s.subStatus).u32(s.win32Error).done());
+}
+
+export function decodeExecUrlDone(payload: Buffer): ExecUrlStatus {
+  const r = new PayloadReader(payload, 'EXEC_URL_DONE');
+  const done = { status: r.u16(), subStatus: r.u16(), win32Error: r.u32() };
+  r.end();
+  return done;
 }
 
 export function encodeText(type: typeof FrameType.METRICS_RESPONSE | typeof FrameType.METRICS_REQUEST, streamId: number, text: string): Buffer {
   return encodeFrame(type, streamId, Buffer.from(text, 'utf8'));
+}
+
+// ---------------------------------------------------------------------------
+// UNHEALTHY, SHUTDOWN, STATUS_REQUEST, STATUS
+
+export function encodeUnhealthy(streamId: number, reason: string): Buffer {
+  return encodeFrame(FrameType.UNHEALTHY, streamId, new PayloadWriter(strSize(reason)).str(reason).done());
+}
+
+export function decodeUnhealthy(payload: Buffer): string {
+  const r = new PayloadReader(payload, 'UNHEALTHY');
+  const reason = r.str();
+  r.end();
+  return reason;
+}
+
+export function encodeShutdown(): Buffer {
+  return encodeFrame(FrameType.SHUTDOWN, 0);
+}
+
+/** SHUTDOWN carries nothing; a payload means the peer is confused, not a request to stop. */
+export function decodeShutdown(payload: Buffer): void {
+  new PayloadReader(payload, 'SHUTDOWN').end();
+}
+
+export function encodeStatusRequest(streamId: number): Buffer {
+  return encodeFrame(FrameType.STATUS_REQUEST, streamId);
+}
+
+export function decodeStatusRequest(payload: Buffer): void {
+  new PayloadReader(payload, 'STATUS_REQUEST').end();
+}
+
+export interface BridgeStatus {
+  /** Requests the bridge is serving or queueing right now. */
+  inFlight: number;
+  /** Apps whose extension failed to load, with the reason (their requests get 503). */
+  failedApps: Array<[app: string, reason: string]>;
+}
+
+export function encodeStatus(streamId: number, status: BridgeStatus): Buffer {
+  let size = 8;
+  for (const [app, reason] of status.failedApps) size += strSize(app) + strSize(reason);
+  const w = new PayloadWriter(size);
+  w.u32(status.inFlight).u32(status.failedApps.length);
+  for (const [app, reason] of status.failedApps) w.str(app).str(reason);
+  return encodeFrame(FrameType.STATUS, streamId, w.done());
+}
+
+export function decodeStatus(payload: Buffer): BridgeStatus {
+  const r = new PayloadReader(payload, 'STATUS');
+  const inFlight = r.u32();
+  const count = r.u32();
+  if (count > 10000) throw new WireProtocolError('ERR_WIRE_BAD_VALUE', `STATUS declares ${count} failed apps`);
+  const failedApps: Array<[string, string]> = [];
+  for (let i = 0; i < count; i++) failedApps.push([r.str(), r.str()]);
+  r.end();
+  return { inFlight, failedApps };
 }

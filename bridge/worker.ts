@@ -18,10 +18,11 @@ import { HSE_STATUS, hseRequestName } from './abi/constants';
 import { EcbCallbacks, type Shim } from './ecb-callbacks';
 import { EcbMemory } from './ecb-memory';
 import { bindHttpExtensionProc, type HttpExtensionProc } from './extension';
-import { RequestContext, type ContextHost } from './request-context';
+import { RequestContext, type Completion, type ContextHost } from './request-context';
 import type { AppSettings } from './request-info';
+import { StatsRelay } from './live-metrics';
 import { ServerVariables } from './server-variables';
-import { RequestSlot, type MainToWorker, type WorkerInit, type WorkerToMain } from './thread-messages';
+import { RequestSlot, type MainToWorker, type OutputSegment, type WorkerInit, type WorkerToMain } from './thread-messages';
 import { decodeRequest } from './wire';
 
 /** Bits 40..47 of a ConnID name the owning thread (see isapi_shim.c). */
@@ -32,11 +33,16 @@ type RunMessage = Extract<MainToWorker, { t: 'run' }>;
 class ExtensionThread implements ContextHost {
   readonly outputWindow: number;
   private readonly port = parentPort!;
+  readonly liveMetrics = new StatsRelay((batch) => this.send({ t: 'stats', batch }));
   private readonly signal: Int32Array;
   private readonly apps = new Map<string, { settings: AppSettings; proc: HttpExtensionProc }>();
   private readonly byConn = new Map<number, RequestContext>();
   private readonly byKey = new Map<number, RequestContext>();
   private readonly deferred: RunMessage[] = [];
+  /** Completion routines waiting for this thread to be outside extension code. */
+  private readonly completions: Array<() => void> = [];
+  private completionsScheduled = false;
+  private readonly callCompletion: (fn: bigint, ecb: bigint, context: bigint, cbIO: number, error: number) => void;
   private readonly shim: Shim;
   private readonly callbacks: EcbCallbacks;
   private nested = 0;
@@ -51,6 +57,7 @@ class ExtensionThread implements ContextHost {
     const register = lib.func('int shim_register(uint32_t owner, void *gsv, void *wc, void *rc, void *ssf)') as (
       ...args: [number, bigint, bigint, bigint, bigint]
     ) => number;
+    this.callCompletion = lib.func('void shim_complete(void *fn, void *ecb, void *ctx, uint32_t cbIO, uint32_t err)') as typeof this.callCompletion;
     this.shim = {
       entries: [entry(0), entry(1), entry(2), entry(3)],
       strnlen: (p, max) => Number(strnlen(p, max)),
@@ -58,6 +65,10 @@ class ExtensionThread implements ContextHost {
     this.callbacks = new EcbCallbacks(this.shim, {
       lookup: (conn) => this.byConn.get(conn),
       done: (ctx, status) => this.onDone(ctx, status),
+      unhealthy: (ctx, reason) => {
+        this.log('warn', 'extension reported itself unhealthy (HSE_REQ_REPORT_UNHEALTHY)', { app: ctx.app.name, reason });
+        this.send({ t: 'unhealthy', key: ctx.key, reason });
+      },
       internalError: (callback, error) =>
         this.log('error', 'bridge error inside an ECB callback', { callback, error: error.stack ?? error.message }),
       unsupported: (ctx, code) =>
@@ -75,10 +86,53 @@ class ExtensionThread implements ContextHost {
     this.send({ t: 'ready', slot: init.slot });
   }
 
-  post(ctx: RequestContext, bytes: Buffer, end: boolean): void {
+  post(ctx: RequestContext, bytes: Buffer, end: boolean, op?: number): void {
     Atomics.add(ctx.shared, RequestSlot.OUTPUT_PENDING, bytes.length);
-    const msg: WorkerToMain = { t: 'out', key: ctx.key, bytes, end };
+    const msg: WorkerToMain = op === undefined ? { t: 'out', key: ctx.key, bytes, end } : { t: 'out', key: ctx.key, bytes, end, op };
     this.port.postMessage(msg, [bytes.buffer as ArrayBuffer]);
+  }
+
+  postSegments(ctx: RequestContext, segments: OutputSegment[], op: number): void {
+    const transfer: ArrayBuffer[] = [];
+    for (const seg of segments) if (seg.kind === 'frames') transfer.push(seg.bytes.buffer as ArrayBuffer);
+    this.port.postMessage({ t: 'segments', key: ctx.key, segments, op } satisfies WorkerToMain, transfer);
+  }
+
+  /**
+   * IIS calls completions on its own threads, never inside another call of the
+   * extension: queue it for this thread's event loop.
+   */
+  complete(ctx: RequestContext, completion: Completion, cbIO: number, error: number): void {
+    this.completions.push(() => {
+      if (ctx.finished) return;
+      this.nested++;
+      try {
+        this.callCompletion(completion.fn, ctx.ecb.address, completion.context, cbIO, error);
+      } catch (err) {
+        this.log('error', 'I/O completion routine failed', { requestId: ctx.info.requestId, error: String(err) });
+      } finally {
+        this.nested--;
+      }
+      this.afterExtensionCall();
+    });
+    this.scheduleCompletions();
+  }
+
+  private scheduleCompletions(): void {
+    if (this.completionsScheduled || this.completions.length === 0) return;
+    this.completionsScheduled = true;
+    setImmediate(() => {
+      this.completionsScheduled = false;
+      while (this.completions.length > 0 && this.nested === 0) this.completions.shift()!();
+      this.scheduleCompletions();
+    });
+  }
+
+  /** Work that waited for this thread to leave extension code. */
+  private afterExtensionCall(): void {
+    if (this.nested > 0) return;
+    if (this.deferred.length > 0) setImmediate(() => this.runDeferred());
+    this.scheduleCompletions();
   }
 
   waitUntil(ready: () => boolean): void {
@@ -125,6 +179,12 @@ class ExtensionThread implements ContextHost {
         return;
       case 'bodyEnd':
         this.byKey.get(msg.key)?.endBody();
+        return;
+      case 'ioDone':
+        this.byKey.get(msg.key)?.ioDone(msg.op, msg.bytes, msg.error);
+        return;
+      case 'execDone':
+        this.byKey.get(msg.key)?.execDone(msg.status, msg.subStatus, msg.win32Error);
         return;
       case 'abort':
         // The main thread already set RequestSlot.ABORTED; waits observe it.
@@ -181,21 +241,52 @@ class ExtensionThread implements ContextHost {
     if (status === HSE_STATUS.PENDING) {
       this.send({ t: 'returned', key: msg.key, pending: true });
       // DONE_WITH_SESSION may have come first (IIS allows it); finish now if so.
-      if (ctx.doneStatus !== undefined) this.complete(ctx, ctx.doneStatus);
+      if (ctx.doneStatus !== undefined) this.finishRequest(ctx, ctx.doneStatus);
+      else this.armPendingTimeout(ctx);
     } else {
-      this.complete(ctx, status);
+      this.finishRequest(ctx, status);
     }
-    if (this.deferred.length > 0 && this.nested === 0) setImmediate(() => this.runDeferred());
+    this.afterExtensionCall();
+  }
+
+  /** A PENDING request whose extension never calls DONE_WITH_SESSION must not live forever. */
+  private armPendingTimeout(ctx: RequestContext): void {
+    const ms = ctx.app.pendingTimeoutMs;
+    if (!ms) return;
+    const timer = setTimeout(() => {
+      if (ctx.finished) return;
+      this.log('error', 'extension never called HSE_REQ_DONE_WITH_SESSION; request ended', {
+        requestId: ctx.info.requestId,
+        app: ctx.app.name,
+        pendingTimeoutMs: ms,
+      });
+      ctx.timedOut = true;
+      ctx.finish(HSE_STATUS.ERROR);
+      this.byConn.delete(ctx.connId);
+      this.byKey.delete(ctx.key);
+      // The ECB stays allocated: the extension may still hold its pointer. Its callbacks now fail with 87.
+    }, ms);
+    timer.unref();
   }
 
   private onDone(ctx: RequestContext, status: number): void {
     if (ctx.doneStatus !== undefined || ctx.finished) return;
     ctx.doneStatus = status;
     // Before HttpExtensionProc has returned PENDING, finishing waits for that return.
-    if (ctx.returned) this.complete(ctx, status, true);
+    if (ctx.returned) this.finishRequest(ctx, status, true);
   }
 
-  private complete(ctx: RequestContext, status: number, insideExtensionCall = false): void {
+  private finishRequest(ctx: RequestContext, status: number, insideExtensionCall = false): void {
+    if (ctx.outstanding) {
+      // An operation is still on its way: the ECB must outlive it. Finish once it is done.
+      const wait = (): void => {
+        if (ctx.outstanding && !ctx.aborted) setTimeout(wait, 5);
+        else this.finishRequest(ctx, status, false);
+      };
+      ctx.doneStatus ??= status;
+      setTimeout(wait, 5);
+      return;
+    }
     ctx.finish(status);
     this.byConn.delete(ctx.connId);
     this.byKey.delete(ctx.key);

@@ -7,13 +7,20 @@ import { performance } from 'node:perf_hooks';
 import { APPEND_LOG_MAX_LENGTH, emptyAccounting, type RequestAccounting } from './accounting';
 import type { AsyncOpKind, IoMode, SsfResult } from './labels';
 import { ssfRequestLabel } from './labels';
-import type { BridgeMetrics } from './registry';
+
+type AsyncLabels = { app: string; kind: AsyncOpKind };
+
+/** What the accountant updates live: the subset of prom-client's Gauge and Histogram it calls. */
+export interface LiveAsyncMetrics {
+  readonly asyncOperationsOutstanding: { inc(labels: AsyncLabels): void; dec(labels: AsyncLabels): void };
+  readonly asyncOutstandingDuration: { observe(labels: AsyncLabels, seconds: number): void };
+}
 
 export interface RequestAccountantOptions {
   /** Configured app name; the `app` label of the live metrics. */
   readonly app: string;
-  /** The bridge's metrics; when absent only the accounting record is kept. */
-  readonly metrics?: Pick<BridgeMetrics, 'asyncOperationsOutstanding' | 'asyncOutstandingDuration'>;
+  /** The bridge's metrics (or a relay to them from another thread); when absent only the accounting record is kept. */
+  readonly metrics?: LiveAsyncMetrics;
   /** Monotonic clock in seconds (tests inject one). */
   readonly now?: () => number;
 }

@@ -52,7 +52,7 @@ export interface RequestAccounting {
 /** Longest appendLog kept; IIS itself truncates the log field. */
 export const APPEND_LOG_MAX_LENGTH = 1024;
 
-const COUNT_FIELDS = [
+export const COUNT_FIELDS = [
   'syncWrites',
   'syncWriteBytes',
   'asyncWrites',

@@ -7,6 +7,7 @@
  * bridge, upstream, target — bounded by the config file) or is one of the enums below.
  * Nothing from a request (path, query, header, raw method) ever becomes a label.
  */
+import { WIN32_ERROR } from '../bridge/abi/constants';
 
 export const METHOD_CLASSES = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OTHER'] as const;
 export type MethodClass = (typeof METHOD_CLASSES)[number];
@@ -81,31 +82,16 @@ export type SsfRequestLabel = (typeof SSF_REQUEST_NAMES)[number];
  * Win32 error codes that get their own `code` label value (completion errors of async
  * I/O). Every other code is reported as `other`. Names are the Windows symbolic names.
  */
-export const WIN32_ERROR_LABELS = {
-  1: 'ERROR_INVALID_FUNCTION',
-  2: 'ERROR_FILE_NOT_FOUND',
-  5: 'ERROR_ACCESS_DENIED',
-  6: 'ERROR_INVALID_HANDLE',
-  8: 'ERROR_NOT_ENOUGH_MEMORY',
-  29: 'ERROR_WRITE_FAULT',
-  30: 'ERROR_READ_FAULT',
-  38: 'ERROR_HANDLE_EOF',
-  50: 'ERROR_NOT_SUPPORTED',
-  64: 'ERROR_NETNAME_DELETED',
-  87: 'ERROR_INVALID_PARAMETER',
-  121: 'ERROR_SEM_TIMEOUT',
-  122: 'ERROR_INSUFFICIENT_BUFFER',
-  232: 'ERROR_NO_DATA',
-  995: 'ERROR_OPERATION_ABORTED',
-  997: 'ERROR_IO_PENDING',
-  1236: 'ERROR_CONNECTION_ABORTED',
-  1413: 'ERROR_INVALID_INDEX',
-  1460: 'ERROR_TIMEOUT',
-  10022: 'WSAEINVAL',
-  10053: 'WSAECONNABORTED',
-  10054: 'WSAECONNRESET',
-} as const;
-export type ErrorCodeLabel = (typeof WIN32_ERROR_LABELS)[keyof typeof WIN32_ERROR_LABELS] | 'other';
+type Win32Name = Exclude<keyof typeof WIN32_ERROR, 'SUCCESS'>;
+type Win32Label<N extends string> = N extends `WSA${string}` ? N : `ERROR_${N}`;
+export type ErrorCodeLabel = Win32Label<Win32Name> | 'other';
+
+/** Win32 code -> symbolic label, from the one table of codes in bridge/abi/constants.ts. */
+export const WIN32_ERROR_LABELS: Readonly<Record<number, ErrorCodeLabel>> = Object.fromEntries(
+  (Object.entries(WIN32_ERROR) as Array<[keyof typeof WIN32_ERROR, number]>)
+    .filter(([name]) => name !== 'SUCCESS')
+    .map(([name, code]) => [code, (name.startsWith('WSA') ? name : `ERROR_${name}`) as ErrorCodeLabel]),
+);
 export const ERROR_CODE_LABELS: readonly ErrorCodeLabel[] = [...Object.values(WIN32_ERROR_LABELS), 'other'];
 
 /** Failure kinds of a request to an HTTP upstream. */
@@ -180,7 +166,7 @@ export function statusClass(status: number): StatusClass {
 /** Win32 error code to its symbolic label, or `other` when it is not in WIN32_ERROR_LABELS. */
 export function errorCodeLabel(code: number): ErrorCodeLabel {
   if (!Number.isInteger(code) || !Object.prototype.hasOwnProperty.call(WIN32_ERROR_LABELS, code)) return 'other';
-  return WIN32_ERROR_LABELS[code as keyof typeof WIN32_ERROR_LABELS];
+  return WIN32_ERROR_LABELS[code]!;
 }
 
 const ssfNames: ReadonlySet<string> = new Set<string>(SSF_REQUEST_NAMES);
@@ -192,6 +178,7 @@ export function ssfRequestLabel(name: string): SsfRequestLabel {
 }
 
 const connectCodes: ReadonlySet<string> = new Set([
+  'ERR_UPSTREAM_CONNECT_TIMEOUT',
   'ECONNREFUSED',
   'EHOSTUNREACH',
   'ENETUNREACH',
@@ -203,6 +190,9 @@ const connectCodes: ReadonlySet<string> = new Set([
   'UND_ERR_CONNECT_TIMEOUT',
 ]);
 const timeoutCodes: ReadonlySet<string> = new Set([
+  'ERR_UPSTREAM_HEADERS_TIMEOUT',
+  'ERR_UPSTREAM_IDLE_TIMEOUT',
+  'ERR_UPSTREAM_TOTAL_TIMEOUT',
   'ETIMEDOUT',
   'ESOCKETTIMEDOUT',
   'UND_ERR_HEADERS_TIMEOUT',

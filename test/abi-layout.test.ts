@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import koffi from 'koffi';
-import { HSE_IO, HSE_REQ, HSE_STATUS, HSE_TERM, HSE_URL_FLAGS, HSE_VERSION, WIN32_ERROR } from '../bridge/abi/constants';
+import { HSE_EXEC_URL, HSE_IO, HSE_REQ, HSE_STATUS, HSE_TERM, HSE_URL_FLAGS, HSE_VERSION, WIN32_ERROR } from '../bridge/abi/constants';
 import { STRUCTS } from '../bridge/abi/structs';
 import { ROOT, tempDir } from './harness';
 
@@ -19,9 +19,11 @@ function constants(): Array<[string, number]> {
   for (const [k, v] of Object.entries(HSE_TERM)) out.push([`HSE_TERM_${k}`, v]);
   for (const [k, v] of Object.entries(HSE_IO)) out.push([`HSE_IO_${k}`, v]);
   for (const [k, v] of Object.entries(HSE_URL_FLAGS)) out.push([`HSE_URL_FLAGS_${k}`, v]);
+  for (const [k, v] of Object.entries(HSE_EXEC_URL)) out.push([`HSE_EXEC_URL_${k}`, v]);
   // httpext.h names this one without the _REQ_ infix.
   for (const [k, v] of Object.entries(HSE_REQ)) out.push([k === 'APPEND_LOG_PARAMETER' ? 'HSE_APPEND_LOG_PARAMETER' : `HSE_REQ_${k}`, v]);
-  for (const [k, v] of Object.entries(WIN32_ERROR)) if (k !== 'WSAEINVAL') out.push([`ERROR_${k}`, v]);
+  // Winsock codes live in winsock2.h, not in the ISAPI header.
+  for (const [k, v] of Object.entries(WIN32_ERROR)) if (!k.startsWith('WSA')) out.push([`ERROR_${k}`, v]);
   return out;
 }
 

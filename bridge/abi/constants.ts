@@ -54,6 +54,16 @@ export const HSE_URL_FLAGS = {
   SCRIPT: 0x200,
 } as const;
 
+/** HSE_EXEC_URL_INFO.dwExecUrlFlags. */
+export const HSE_EXEC_URL = {
+  NO_HEADERS: 0x02,
+  IGNORE_CURRENT_INTERCEPTOR: 0x04,
+  IGNORE_VALIDATION_AND_RANGE: 0x10,
+  DISABLE_CUSTOM_ERROR: 0x20,
+  SSI_CMD: 0x40,
+  HTTP_CACHE_ELIGIBLE: 0x80,
+} as const;
+
 /** ServerSupportFunction request codes (dwHSERequest). */
 export const HSE_REQ = {
   SEND_URL_REDIRECT_RESP: 1,
@@ -120,16 +130,24 @@ export const WIN32_ERROR = {
   NOT_ENOUGH_MEMORY: 8,
   READ_FAULT: 30,
   WRITE_FAULT: 29,
+  HANDLE_EOF: 38,
   NOT_SUPPORTED: 50,
   NETNAME_DELETED: 64,
   INVALID_PARAMETER: 87,
+  SEM_TIMEOUT: 121,
   INSUFFICIENT_BUFFER: 122,
   IO_PENDING: 997,
   NO_DATA: 232,
+  /** A second asynchronous operation while one is outstanding (IIS allows one per request). */
+  BUSY: 170,
   OPERATION_ABORTED: 995,
+  CONNECTION_ABORTED: 1236,
   INVALID_INDEX: 1413,
+  TIMEOUT: 1460,
   /** WSAEINVAL: HSE_TF_INFO.Offset past end of file (Microsoft's TransmitFile). */
   WSAEINVAL: 10022,
+  WSAECONNABORTED: 10053,
+  WSAECONNRESET: 10054,
 } as const;
 
 /** Conventional Windows names of the four callbacks in the ECB, for logs. */

@@ -146,3 +146,28 @@ export const ECB_SIZE = koffi.sizeof(EXTENSION_CONTROL_BLOCK);
 export const SEND_HEADER_EX = offsetsOf(HSE_SEND_HEADER_EX_INFO, ['pszStatus', 'pszHeader', 'cchStatus', 'cchHeader', 'fKeepConn'] as const);
 
 export const VERSION_INFO_SIZE = koffi.sizeof(HSE_VERSION_INFO);
+
+export const TF_INFO = offsetsOf(HSE_TF_INFO, [
+  'pfnHseIO',
+  'pContext',
+  'hFile',
+  'pszStatusCode',
+  'BytesToWrite',
+  'Offset',
+  'pHead',
+  'HeadLength',
+  'pTail',
+  'TailLength',
+  'dwFlags',
+] as const);
+
+export const RESPONSE_VECTOR = offsetsOf(HSE_RESPONSE_VECTOR, ['dwFlags', 'pszStatus', 'pszHeaders', 'nElementCount', 'lpElementArray'] as const);
+
+export const VECTOR_ELEMENT = offsetsOf(HSE_VECTOR_ELEMENT, ['ElementType', 'pvContext', 'cbOffset', 'cbSize'] as const);
+
+export const EXEC_URL_INFO = offsetsOf(HSE_EXEC_URL_INFO, ['pszUrl', 'pszMethod', 'pszChildHeaders', 'pUserInfo', 'pEntity', 'dwExecUrlFlags'] as const);
+
+export const CUSTOM_ERROR = offsetsOf(HSE_CUSTOM_ERROR_INFO, ['pszStatus', 'uHttpSubError', 'fAsync'] as const);
+
+/** sizeof of every struct, by C name. */
+export const sizeOf = Object.fromEntries(Object.entries(STRUCTS).map(([name, type]) => [name, koffi.sizeof(type)])) as Record<StructName, number>;

@@ -1,0 +1,135 @@
+/**
+ * Puts one request's output on its gateway socket in the order the extension
+ * produced it: frames from WriteClient, and the segments of TransmitFile /
+ * VectorSend, whose file ranges are read here (libuv's thread pool) and sent as
+ * RESPONSE_BODY frames with socket backpressure, so a 4 GiB file to a slow
+ * client keeps memory flat. Tells the extension thread when an asynchronous
+ * operation's bytes have gone.
+ */
+import fs from 'node:fs';
+import type net from 'node:net';
+import { WIN32_ERROR } from './abi/constants';
+import type { OutputSegment } from './thread-messages';
+import { FRAME_HEADER_SIZE, FrameType } from './wire';
+
+/** File bytes per RESPONSE_BODY frame: large enough for throughput, small next to the socket's buffer. */
+const FILE_CHUNK = 256 * 1024;
+
+type Item =
+  | { kind: 'out'; bytes: Buffer; end: boolean; op?: number; credit: () => void }
+  | { kind: 'segments'; segments: OutputSegment[]; op: number };
+
+export interface WriterEvents {
+  /** Operation `op` is done: `bytes` of body went out, or `error` (a Win32 code) if the connection went away. */
+  ioDone(op: number, bytes: number, error: number): void;
+  /** The RESPONSE_END frame has been handed to the socket. */
+  ended(): void;
+}
+
+function read(fd: number, buf: Buffer, at: number, length: number, position: number): Promise<number> {
+  return new Promise((resolve, reject) => fs.read(fd, buf, at, length, position, (err, n) => (err ? reject(err) : resolve(n))));
+}
+
+export class ResponseWriter {
+  private readonly queue: Item[] = [];
+  private busy = false;
+
+  constructor(
+    private readonly socket: net.Socket,
+    private readonly streamId: number,
+    private readonly events: WriterEvents,
+  ) {}
+
+  out(bytes: Buffer, end: boolean, credit: () => void, op?: number): void {
+    this.queue.push({ kind: 'out', bytes, end, op, credit });
+    this.pump();
+  }
+
+  segments(segments: OutputSegment[], op: number): void {
+    this.queue.push({ kind: 'segments', segments, op });
+    this.pump();
+  }
+
+  private pump(): void {
+    if (this.busy) return;
+    while (this.queue.length > 0) {
+      const item = this.queue[0]!;
+      if (item.kind === 'segments') {
+        this.busy = true;
+        void this.sendSegments(item).then(() => {
+          this.queue.shift();
+          this.busy = false;
+          this.pump();
+        });
+        return;
+      }
+      this.queue.shift();
+      this.sendOut(item);
+    }
+  }
+
+  private sendOut(item: Extract<Item, { kind: 'out' }>): void {
+    const done = (err?: Error | null): void => {
+      item.credit();
+      if (item.op !== undefined) this.events.ioDone(item.op, 0, err || this.socket.destroyed ? WIN32_ERROR.NETNAME_DELETED : 0);
+    };
+    if (this.socket.destroyed) done(new Error('closed'));
+    else this.socket.write(item.bytes, done);
+    if (item.end) this.events.ended();
+  }
+
+  private async sendSegments(item: Extract<Item, { kind: 'segments' }>): Promise<void> {
+    let sent = 0;
+    try {
+      for (const seg of item.segments) {
+        if (this.socket.destroyed) throw new Error('gateway connection closed');
+        if (seg.kind === 'frames') {
+          await this.write(Buffer.from(seg.bytes.buffer, seg.bytes.byteOffset, seg.bytes.byteLength));
+          sent += seg.payloadBytes;
+        } else {
+          sent += await this.sendFile(seg.fd, seg.offset, seg.length);
+        }
+      }
+      this.events.ioDone(item.op, sent, 0);
+    } catch {
+      this.events.ioDone(item.op, sent, WIN32_ERROR.NETNAME_DELETED);
+    }
+  }
+
+  private async sendFile(fd: number, offset: number, length: number): Promise<number> {
+    let sent = 0;
+    while (sent < length) {
+      if (this.socket.destroyed) throw new Error('gateway connection closed');
+      const want = Math.min(FILE_CHUNK, length - sent);
+      // Header and data in one buffer: one write, and the buffer belongs to the socket afterwards.
+      const buf = Buffer.allocUnsafeSlow(FRAME_HEADER_SIZE + want);
+      const n = await read(fd, buf, FRAME_HEADER_SIZE, want, offset + sent);
+      if (n === 0) break; // The file shrank under us: send what there was.
+      buf[0] = FrameType.RESPONSE_BODY;
+      buf[1] = 0;
+      buf.writeUInt16LE(0, 2);
+      buf.writeUInt32LE(this.streamId, 4);
+      buf.writeUInt32LE(n, 8);
+      await this.write(buf.subarray(0, FRAME_HEADER_SIZE + n));
+      sent += n;
+    }
+    return sent;
+  }
+
+  /** Resolves when the socket can take more (backpressure), rejects if it closes first. */
+  private write(buf: Buffer): Promise<void> {
+    if (this.socket.write(buf)) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const onDrain = (): void => {
+        this.socket.off('close', onClose);
+        resolve();
+      };
+      const onClose = (): void => {
+        this.socket.off('drain', onDrain);
+        reject(new Error('gateway connection closed'));
+      };
+      this.socket.once('drain', onDrain);
+      this.socket.once('close', onClose);
+    });
+  }
+}
