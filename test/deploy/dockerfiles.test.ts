@@ -77,8 +77,8 @@ function dockerignore(): string[] {
     .filter((l) => l && !l.startsWith('#') && !l.startsWith('!'));
 }
 
-test('there are the three Dockerfiles the chart and CI refer to', () => {
-  expect(FILES).toEqual(['bridge-linux.Dockerfile', 'bridge-windows.Dockerfile', 'gateway.Dockerfile']);
+test('there are the four Dockerfiles the chart and CI refer to', () => {
+  expect(FILES).toEqual(['bridge-linux.Dockerfile', 'bridge-windows.Dockerfile', 'bridge-wine.Dockerfile', 'gateway.Dockerfile']);
 });
 
 describe.each(parsed)('$name', ({ name, text, df, windows }) => {
