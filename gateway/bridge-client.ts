@@ -11,9 +11,15 @@ import {
   PROTOCOL_VERSION,
   WireProtocolError,
   decodeHello,
+  decodeStatus,
+  decodeUnhealthy,
   encodeHello,
+  encodeShutdown,
+  encodeStatusRequest,
+  type BridgeStatus,
   type Frame,
 } from '../bridge/wire';
+import { GatewayHandshake } from '../bridge/handshake';
 import type { Logger } from '../bridge/log';
 
 export class BridgeUnavailableError extends Error {
@@ -38,11 +44,14 @@ export class BridgeConnection {
   constructor(
     readonly socket: net.Socket,
     private readonly client: BridgeClient,
+    /** False for one-off control connections (STATUS, SHUTDOWN) that do not count against the pool. */
+    private readonly pooled = true,
   ) {
     socket.on('data', (chunk: Buffer) => {
       try {
         this.decoder.push(chunk, (frame) => {
-          if (this.user) this.user.onFrame(frame);
+          if (frame.type === FrameType.UNHEALTHY) client.unhealthy(decodeUnhealthy(frame.payload));
+          else if (this.user) this.user.onFrame(frame);
           else throw new WireProtocolError('ERR_WIRE_UNEXPECTED', `frame 0x${frame.type.toString(16)} on an idle connection`);
         });
       } catch (err) {
@@ -59,7 +68,7 @@ export class BridgeConnection {
     });
     socket.on('close', () => {
       this.closed = true;
-      client.forget(this);
+      if (this.pooled) client.forget(this);
       const user = this.user;
       this.user = undefined;
       user?.onConnectionLost('the bridge closed the connection');
@@ -85,6 +94,8 @@ export interface BridgeClientOptions {
   maxIdle?: number;
   connectTimeoutMs?: number;
   logger: Logger;
+  /** The bridge sent UNHEALTHY (an extension called HSE_REQ_REPORT_UNHEALTHY). */
+  onUnhealthy?: (reason: string) => void;
 }
 
 export class BridgeClient {
@@ -111,6 +122,51 @@ export class BridgeClient {
     return this.waiters.length;
   }
 
+  /** Requests using, opening or waiting for a connection: the bridge's load as the gateway sees it. */
+  get load(): number {
+    return this.inUse + this.connecting + this.waiters.length;
+  }
+
+  unhealthy(reason: string): void {
+    this.logger.warn('bridge reported itself unhealthy', { bridge: this.name, reason });
+    this.opts.onUnhealthy?.(reason);
+  }
+
+  /** Asks the bridge for its STATUS on a connection of its own (never queued behind requests). */
+  async status(timeoutMs = 2000): Promise<BridgeStatus> {
+    const conn = await this.connect(false);
+    try {
+      return await new Promise<BridgeStatus>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new BridgeUnavailableError(this.name, 'no STATUS answer in time')), timeoutMs);
+        conn.user = {
+          onFrame: (frame) => {
+            if (frame.type !== FrameType.STATUS) return;
+            clearTimeout(timer);
+            try {
+              resolve(decodeStatus(frame.payload));
+            } catch (err) {
+              reject(err as Error);
+            }
+          },
+          onConnectionLost: (reason) => {
+            clearTimeout(timer);
+            reject(new BridgeUnavailableError(this.name, reason));
+          },
+        };
+        conn.write(encodeStatusRequest(0));
+      });
+    } finally {
+      conn.user = undefined;
+      conn.socket.destroy();
+    }
+  }
+
+  /** Sends SHUTDOWN (drain, TerminateExtension, exit 0) on a connection of its own. */
+  async shutdown(): Promise<void> {
+    const conn = await this.connect(false);
+    await new Promise<void>((resolve) => conn.socket.end(encodeShutdown(), () => resolve()));
+  }
+
   async acquire(): Promise<BridgeConnection> {
     const conn = this.idle.pop();
     if (conn) return conn;
@@ -129,6 +185,10 @@ export class BridgeClient {
 
   giveBack(conn: BridgeConnection): void {
     if (conn.closed) return;
+    if (this.retired) {
+      conn.socket.end();
+      return;
+    }
     const waiter = this.waiters.shift();
     if (waiter) {
       waiter.resolve(conn);
@@ -150,10 +210,11 @@ export class BridgeClient {
     if (waiter) this.acquire().then(waiter.resolve, waiter.reject);
   }
 
-  private connect(): Promise<BridgeConnection> {
+  private connect(pooled = true): Promise<BridgeConnection> {
     return new Promise((resolve, reject) => {
       const socket = connectTransport(this.address);
       const decoder = new FrameDecoder();
+      const handshake = new GatewayHandshake(this.opts.secret);
       const timer = setTimeout(() => fail('timed out connecting'), this.opts.connectTimeoutMs ?? 5000);
       const fail = (reason: string): void => {
         clearTimeout(timer);
@@ -163,7 +224,7 @@ export class BridgeClient {
       socket.once('error', (err) => fail(err.message));
       socket.once('close', () => fail('connection closed during handshake'));
       socket.once('connect', () => {
-        socket.write(encodeHello({ version: PROTOCOL_VERSION, role: 'gateway', credential: this.opts.secret ?? '' }));
+        socket.write(encodeHello({ version: PROTOCOL_VERSION, role: 'gateway', credential: handshake.first() }));
       });
       const onData = (chunk: Buffer): void => {
         try {
@@ -171,12 +232,16 @@ export class BridgeClient {
             if (frame.type !== FrameType.HELLO) throw new WireProtocolError('ERR_WIRE_NO_HELLO', 'bridge did not answer HELLO');
             const hello = decodeHello(frame.payload);
             if (hello.version !== PROTOCOL_VERSION) throw new WireProtocolError('ERR_WIRE_VERSION', `bridge speaks protocol ${hello.version}`);
+            const step = handshake.onHello(hello.credential);
+            if (step.reply !== undefined) socket.write(encodeHello({ version: PROTOCOL_VERSION, role: 'gateway', credential: step.reply }));
+            if (!step.done) return;
             clearTimeout(timer);
             socket.off('data', onData);
             socket.removeAllListeners('error');
             socket.removeAllListeners('close');
             socket.setNoDelay?.(true);
-            resolve(new BridgeConnection(socket, this));
+            // The bridge sends nothing after its final HELLO until asked, so no bytes are left behind here.
+            resolve(new BridgeConnection(socket, this, pooled));
           });
         } catch (err) {
           fail((err as Error).message);
@@ -184,6 +249,14 @@ export class BridgeClient {
       };
       socket.on('data', onData);
     });
+  }
+
+  private retired = false;
+
+  /** No more requests for this bridge process: idle connections close now, busy ones once their request ends. */
+  retire(reason: string): void {
+    this.retired = true;
+    this.closeIdle(reason);
   }
 
   /** Closes idle connections and refuses waiters (shutdown or bridge restart). */

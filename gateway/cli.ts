@@ -47,25 +47,30 @@ async function main(): Promise<void> {
     .parse();
 
   const logger = new Logger('gateway', argv['log-level'] as LogLevel);
-  let config: GatewayConfig;
-  if (argv.config) {
-    config = loadConfigFile(argv.config);
-    if (argv.app?.length) config = { ...config, apps: [...config.apps, ...configFromFlags(argv.app, config.server.host, config.server.port).apps] };
-  } else {
-    config = configFromFlags(argv.app ?? [], argv.host, argv.port);
-  }
-  if (!argv.config || process.argv.some((a) => a === '--port' || a === '-p' || a.startsWith('--port='))) {
-    config.server = { host: argv.host, port: argv.port };
-  }
-  if (argv['admin-port'] !== undefined) config.admin = { host: config.server.host, port: argv['admin-port'] };
-  for (const b of config.bridges) {
-    if (argv.bridge) {
-      b.mode = 'remote';
-      b.address = argv.bridge;
-    } else if (!argv.config) {
-      b.workers = argv.workers;
+  /** The configuration file (re-read on SIGHUP) with the command line's overrides applied. */
+  const readConfig = (): GatewayConfig => {
+    let config: GatewayConfig;
+    if (argv.config) {
+      config = loadConfigFile(argv.config);
+      if (argv.app?.length) config = { ...config, apps: [...config.apps, ...configFromFlags(argv.app, config.server.host, config.server.port).apps] };
+    } else {
+      config = configFromFlags(argv.app ?? [], argv.host, argv.port);
     }
-  }
+    if (!argv.config || process.argv.some((a) => a === '--port' || a === '-p' || a.startsWith('--port='))) {
+      config.server = { host: argv.host, port: argv.port };
+    }
+    if (argv['admin-port'] !== undefined) config.admin = { host: config.server.host, port: argv['admin-port'] };
+    for (const b of config.bridges) {
+      if (argv.bridge) {
+        b.mode = 'remote';
+        b.address = argv.bridge;
+      } else if (!argv.config) {
+        b.workers = argv.workers;
+      }
+    }
+    return config;
+  };
+  const config = readConfig();
 
   const gateway = await Gateway.start({ config, logger, accessLog: argv['access-log'] });
   let stopping = false;
@@ -83,6 +88,26 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // SIGHUP: re-read the file and apply it without dropping requests; a bad file changes nothing.
+  process.on('SIGHUP', () => {
+    if (!argv.config || stopping) {
+      logger.warn('SIGHUP ignored', { reason: stopping ? 'shutting down' : 'no --config file to re-read' });
+      return;
+    }
+    let next: GatewayConfig;
+    try {
+      next = readConfig();
+    } catch (err) {
+      logger.error('configuration reload refused; keeping the running configuration', {
+        code: (err as ConfigError).code ?? 'ERR_CONFIG',
+        error: (err as Error).message,
+      });
+      return;
+    }
+    gateway.reload(next).catch((err: Error) =>
+      logger.error('configuration reload failed; keeping the running configuration', { error: err.message }),
+    );
+  });
 }
 
 main().catch((err: Error) => {

@@ -6,6 +6,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
+import { readBackendRef, readShadow, readTrustedProxies, readUpstream, type BackendRef, type ShadowConfig, type UpstreamConfig } from './upstream-config';
+
+export type { BackendRef, ShadowConfig, UpstreamConfig } from './upstream-config';
 
 export interface ServerConfig {
   host: string;
@@ -23,7 +26,24 @@ export interface BridgeConfig {
   secret?: string;
   /** Most connections (= concurrent requests) the gateway opens to this bridge; more wait. */
   maxConnections: number;
+  /**
+   * How a local bridge runs: `native` (this node, .so/.dylib, or .dll on Windows) or
+   * `wine` (Windows node.exe under Wine hosting .dll files on Linux; see gateway/wine-bridge.ts).
+   * Default: $ISAPI_BRIDGE_RUNTIME, else `wine` on a non-Windows host when every library
+   * of the bridge is a .dll, else `native`.
+   */
+  runtime?: BridgeRuntimeKind;
+  /** Local bridge: how many bridge processes serve it (requests go to the least busy). */
+  processes: number;
+  /** Local bridge: replace a process (with drain) after it was given this many requests. */
+  recycleAfterRequests?: number;
+  /** Local bridge: replace a process (with drain) whose resident memory exceeds this. */
+  recycleAboveRssBytes?: number;
+  /** How often resident memory is checked for recycleAboveRssBytes. */
+  memoryCheckIntervalMs?: number;
 }
+
+export type BridgeRuntimeKind = 'native' | 'wine';
 
 export interface AppConfig {
   name: string;
@@ -35,17 +55,33 @@ export interface AppConfig {
   physicalPath?: string;
   readAhead?: number;
   maxConcurrency?: number;
+  /** Requests that may wait for a bridge thread; more get 503 with Retry-After. Unlimited when absent. */
+  maxQueue?: number;
+  /** A PENDING request that never calls DONE_WITH_SESSION is ended after this many ms (bridge default 5 min). */
+  pendingTimeoutMs?: number;
+  /** /readyz fails while this app's extension is not loaded (default true). */
+  required: boolean;
 }
 
-export interface UpstreamConfig {
-  name: string;
-  targets: string[];
+/** Request-size limits and slow-client timeouts of the HTTP front door. */
+export interface LimitsConfig {
+  /** Bytes of request headers (names, values); larger heads get 431. */
+  maxHeaderBytes: number;
+  /** Bytes of the request target (path and query); longer get 414. */
+  maxUrlBytes: number;
+  /** Time a client has to send the whole request head (slowloris); then 408. */
+  headersTimeoutMs: number;
+  /** Time a client has to send the whole request, body included; then 408. */
+  requestTimeoutMs: number;
 }
 
 export interface RouteConfig {
   prefix: string;
   host?: string;
-  upstream: string;
+  /** What answers the client: an HTTP upstream or an ISAPI app (whose mount contains the prefix). */
+  primary: BackendRef;
+  /** Where requests are also replayed, for comparison only. */
+  shadow?: ShadowConfig;
 }
 
 export interface GatewayConfig {
@@ -57,9 +93,17 @@ export interface GatewayConfig {
   apps: AppConfig[];
   upstreams: UpstreamConfig[];
   routes: RouteConfig[];
+  /** Clients whose X-Forwarded-* / Forwarded headers are extended; from anyone else they are replaced. */
+  trustedProxies: string[];
   /** Physical directory URLs outside any app map to (MAP_URL_TO_PATH, PATH_TRANSLATED). */
   siteRoot: string;
+  limits: LimitsConfig;
+  /** How long SIGTERM/SIGINT (and a recycled or reloaded bridge) wait for in-flight requests. */
+  shutdownTimeoutMs: number;
 }
+
+export const DEFAULT_LIMITS: LimitsConfig = { maxHeaderBytes: 16384, maxUrlBytes: 8192, headersTimeoutMs: 60000, requestTimeoutMs: 300000 };
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 15000;
 
 export class ConfigError extends Error {
   readonly code = 'ERR_CONFIG';
@@ -168,6 +212,21 @@ class Reader {
 
 export const DEFAULT_BRIDGE = 'default';
 
+function readLimits(r: Reader | undefined): LimitsConfig {
+  if (!r) return { ...DEFAULT_LIMITS };
+  r.allowOnly(['maxHeaderBytes', 'maxUrlBytes', 'headersTimeoutMs', 'requestTimeoutMs']);
+  const limits = {
+    maxHeaderBytes: r.int('maxHeaderBytes', 1024, 1 << 20, DEFAULT_LIMITS.maxHeaderBytes)!,
+    maxUrlBytes: r.int('maxUrlBytes', 256, 1 << 20, DEFAULT_LIMITS.maxUrlBytes)!,
+    headersTimeoutMs: r.int('headersTimeoutMs', 100, 3600000, DEFAULT_LIMITS.headersTimeoutMs)!,
+    requestTimeoutMs: r.int('requestTimeoutMs', 0, 86400000, DEFAULT_LIMITS.requestTimeoutMs)!,
+  };
+  if (limits.requestTimeoutMs !== 0 && limits.requestTimeoutMs < limits.headersTimeoutMs) {
+    r.fail('requestTimeoutMs', `0 (none) or at least headersTimeoutMs (${limits.headersTimeoutMs})`, limits.requestTimeoutMs);
+  }
+  return limits;
+}
+
 function readServer(r: Reader | undefined, defaults: ServerConfig): ServerConfig {
   if (!r) return defaults;
   r.allowOnly(['host', 'port']);
@@ -182,17 +241,24 @@ function mountPath(r: Reader, name: string): string {
   return mount;
 }
 
+function readBoolean(r: Reader, name: string, fallback: boolean): boolean {
+  const v = r.value[name];
+  if (v === undefined || v === null) return fallback;
+  if (typeof v !== 'boolean') r.fail(name, 'true or false', v);
+  return v;
+}
+
 /** Parses and validates a configuration object. `baseDir` resolves relative library paths. */
 export function parseConfig(raw: unknown, source: string, baseDir: string): GatewayConfig {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(source, '(top level)', 'an object', raw);
   const r = new Reader(source, '', raw as Obj);
-  r.allowOnly(['server', 'admin', 'bridges', 'apps', 'upstreams', 'routes', 'siteRoot']);
+  r.allowOnly(['server', 'admin', 'bridges', 'apps', 'upstreams', 'routes', 'siteRoot', 'limits', 'shutdownTimeoutMs', 'trustedProxies']);
   const server = readServer(r.object('server'), { host: '127.0.0.1', port: 8080 });
   const adminReader = r.object('admin');
   const admin = adminReader ? readServer(adminReader, { host: server.host, port: 9100 }) : undefined;
 
   const bridges: BridgeConfig[] = r.map('bridges').map(([name, b]) => {
-    b.allowOnly(['mode', 'listen', 'address', 'workers', 'secretFile', 'maxConnections']);
+    b.allowOnly(['mode', 'listen', 'address', 'workers', 'secretFile', 'maxConnections', 'processes', 'recycleAfterRequests', 'recycleAboveRssBytes', 'memoryCheckIntervalMs', 'runtime']);
     const mode = b.string('mode') ?? 'local';
     if (mode !== 'local' && mode !== 'remote') b.fail('mode', '"local" or "remote"', mode);
     const address = mode === 'local' ? b.string('listen') : b.string('address', true);
@@ -210,8 +276,29 @@ export function parseConfig(raw: unknown, source: string, baseDir: string): Gate
       }
       if (!secret) b.fail('secretFile', 'a file with a non-empty secret', file);
     }
-    if (address?.startsWith('tcp://') && !secret) b.fail('secretFile', 'a shared secret file: TCP bridges must authenticate the gateway');
+    const runtime = b.string('runtime');
+    if (runtime !== undefined && runtime !== 'native' && runtime !== 'wine') b.fail('runtime', '"native" or "wine"', runtime);
+    if (runtime === 'wine' && mode !== 'local') b.fail('runtime', '"native" for a remote bridge (runtime only says how a local bridge is started)', runtime);
+    if (runtime === 'wine' && address?.startsWith('unix:')) b.fail('listen', 'tcp://127.0.0.1:port for a Wine bridge (Windows node cannot use a Unix socket)', address);
+    if (address?.startsWith('tcp://') && !secret && runtime !== 'wine') b.fail('secretFile', 'a shared secret file: TCP bridges must authenticate the gateway');
+    const processes = b.int('processes', 1, 64, 1)!;
+    if (mode === 'local' && processes > 1 && address?.startsWith('tcp://')) {
+      b.fail('processes', '1 with a fixed tcp:// listen address (several processes need unix: or pipe: addresses, or no listen)', processes);
+    }
+    if (mode === 'remote') {
+      for (const f of ['processes', 'recycleAfterRequests', 'recycleAboveRssBytes', 'memoryCheckIntervalMs']) {
+        if (b.value[f] !== undefined) b.fail(f, 'no value: a remote bridge is not started by the gateway', b.value[f]);
+      }
+    }
+    const recycleAfterRequests = b.int('recycleAfterRequests', 1, Number.MAX_SAFE_INTEGER);
+    const recycleAboveRssBytes = b.int('recycleAboveRssBytes', 16 * 1024 * 1024, Number.MAX_SAFE_INTEGER);
+    const memoryCheckIntervalMs = b.int('memoryCheckIntervalMs', 100, 3600000);
     return {
+      ...(runtime ? { runtime: runtime as BridgeRuntimeKind } : {}),
+      processes,
+      ...(recycleAfterRequests !== undefined ? { recycleAfterRequests } : {}),
+      ...(recycleAboveRssBytes !== undefined ? { recycleAboveRssBytes } : {}),
+      ...(memoryCheckIntervalMs !== undefined ? { memoryCheckIntervalMs } : {}),
       name,
       mode: mode as BridgeConfig['mode'],
       address,
@@ -222,7 +309,7 @@ export function parseConfig(raw: unknown, source: string, baseDir: string): Gate
   });
 
   const apps: AppConfig[] = r.list('apps').map((a, i) => {
-    a.allowOnly(['name', 'mount', 'host', 'library', 'bridge', 'physicalPath', 'readAhead', 'maxConcurrency']);
+    a.allowOnly(['name', 'mount', 'host', 'library', 'bridge', 'physicalPath', 'readAhead', 'maxConcurrency', 'maxQueue', 'pendingTimeoutMs', 'required']);
     const mount = mountPath(a, 'mount');
     const library = a.string('library', true);
     const bridge = a.string('bridge') ?? DEFAULT_BRIDGE;
@@ -236,6 +323,9 @@ export function parseConfig(raw: unknown, source: string, baseDir: string): Gate
       physicalPath: physicalPath ? path.resolve(baseDir, physicalPath) : undefined,
       readAhead: a.int('readAhead', 0, 0x7fffffff),
       maxConcurrency: a.int('maxConcurrency', 1, 100000),
+      maxQueue: a.int('maxQueue', 0, 1000000),
+      pendingTimeoutMs: a.int('pendingTimeoutMs', 0, 2 ** 31 - 1),
+      required: readBoolean(a, 'required', true),
     };
     return app;
   });
@@ -248,40 +338,58 @@ export function parseConfig(raw: unknown, source: string, baseDir: string): Gate
   for (const [i, app] of apps.entries()) {
     if (!bridges.some((b) => b.name === app.bridge)) {
       if (app.bridge !== DEFAULT_BRIDGE) throw new ConfigError(source, `apps[${i}].bridge`, `one of the bridges defined under "bridges"`, app.bridge);
-      bridges.push({ name: DEFAULT_BRIDGE, mode: 'local', workers: 4, maxConnections: 4096 });
+      bridges.push({ name: DEFAULT_BRIDGE, mode: 'local', workers: 4, maxConnections: 4096, processes: 1 });
     }
   }
 
-  const upstreams: UpstreamConfig[] = r.map('upstreams').map(([name, u]) => {
-    u.allowOnly(['targets']);
-    const targets = u.strings('targets');
-    if (targets.length === 0) u.fail('targets', 'at least one URL like http://iis-1:80');
-    targets.forEach((t, i) => {
-      let url: URL | undefined;
-      try {
-        url = new URL(t);
-      } catch {
-        url = undefined;
-      }
-      if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) u.fail(`targets[${i}]`, 'an http:// or https:// URL', t);
-    });
-    return { name, targets };
-  });
+  resolveBridgeRuntimes(bridges, apps, source);
 
+  const upstreams: UpstreamConfig[] = r.map('upstreams').map(([name, u]) => readUpstream(name, u, baseDir));
+
+  const upstreamNames = upstreams.map((u) => u.name);
+  const appNames = apps.map((a) => a.name);
   const routes: RouteConfig[] = r.list('routes').map((rt) => {
-    rt.allowOnly(['prefix', 'host', 'upstream']);
+    rt.allowOnly(['prefix', 'host', 'upstream', 'app', 'shadow']);
     const prefix = rt.string('prefix', true);
     if (!prefix.startsWith('/')) rt.fail('prefix', 'a URL path prefix starting with "/"', prefix);
-    const upstream = rt.string('upstream', true);
-    if (!upstreams.some((u) => u.name === upstream)) rt.fail('upstream', 'one of the upstreams defined under "upstreams"', upstream);
-    return { prefix, host: rt.string('host')?.toLowerCase(), upstream };
+    const primary = readBackendRef(rt, upstreamNames, appNames, 'route');
+    const shadowReader = rt.object('shadow');
+    const shadow = shadowReader ? readShadow(shadowReader, upstreamNames, appNames, baseDir) : undefined;
+    // An app only serves URLs under its mount (SCRIPT_NAME/PATH_INFO come from it).
+    for (const [ref, field] of [[primary, 'app'], [shadow?.backend, 'shadow.app']] as const) {
+      if (ref?.kind !== 'app') continue;
+      const mount = apps.find((a) => a.name === ref.name)!.mount.toLowerCase();
+      const p = prefix.toLowerCase();
+      if (!(p === mount || p.startsWith(mount + '/'))) rt.fail(field, `an app whose mount contains the route prefix ${prefix}`, `${ref.name} (mounted at ${mount})`);
+    }
+    return { prefix, host: rt.string('host')?.toLowerCase(), primary, shadow };
   });
+  const trustedProxies = readTrustedProxies(r);
 
   if (apps.length === 0 && routes.length === 0) {
     throw new ConfigError(source, 'apps', 'at least one app (or a route to an upstream)');
   }
   const siteRoot = path.resolve(baseDir, r.string('siteRoot') ?? '.');
-  return { source, server, admin, bridges, apps, upstreams, routes, siteRoot };
+  const limits = readLimits(r.object('limits'));
+  const shutdownTimeoutMs = r.int('shutdownTimeoutMs', 0, 3600000, DEFAULT_SHUTDOWN_TIMEOUT_MS)!;
+  return { source, server, admin, bridges, apps, upstreams, routes, trustedProxies, siteRoot, limits, shutdownTimeoutMs };
+}
+
+/**
+ * Fills in `runtime` for local bridges that do not name one: $ISAPI_BRIDGE_RUNTIME,
+ * else Wine on a non-Windows host when all of the bridge's libraries are .dll files.
+ */
+export function resolveBridgeRuntimes(bridges: BridgeConfig[], apps: AppConfig[], source = '<environment>', platform = process.platform): void {
+  const fromEnv = process.env.ISAPI_BRIDGE_RUNTIME;
+  if (fromEnv !== undefined && fromEnv !== '' && fromEnv !== 'native' && fromEnv !== 'wine') {
+    throw new ConfigError(source, 'ISAPI_BRIDGE_RUNTIME', '"native" or "wine"', fromEnv);
+  }
+  for (const b of bridges) {
+    if (b.mode !== 'local' || b.runtime) continue;
+    const libs = apps.filter((a) => a.bridge === b.name).map((a) => a.library);
+    if (fromEnv) b.runtime = fromEnv as BridgeRuntimeKind;
+    else b.runtime = platform !== 'win32' && libs.length > 0 && libs.every((l) => /\.dll$/i.test(l)) ? 'wine' : 'native';
+  }
 }
 
 export function loadConfigFile(file: string): GatewayConfig {

@@ -6,14 +6,18 @@ import crypto from 'node:crypto';
 import http from 'node:http';
 import type net from 'node:net';
 import { Logger } from '../bridge/log';
-import type { BridgeAppConfig } from '../bridge/main';
 import type { RequestInfo } from '../bridge/request-info';
-import { BridgeClient } from './bridge-client';
-import type { AppConfig, GatewayConfig } from './config';
+import { bridgeSignature, startBridgePool } from './bridge-factory';
+import type { BridgePool } from './bridge-pool';
+import type { GatewayConfig } from './config';
+import { checkRequestLimits, clientErrorStatus, parserHeadLimit, reasonPhrase, refusalResponse, timeoutCheckInterval } from './http-limits';
+import { buildAccessLogEntry } from '../metrics/access-log';
+import { GatewayInternalRequests } from './internal-requests';
 import { IsapiExchange, type ExchangeResult } from './isapi-exchange';
-import { LocalBridge } from './local-bridge';
+import { RouteDispatcher } from './route-dispatch';
 import { Router, type RouteMatch } from './router';
-import { Upstream } from './upstream';
+import type { ShadowStats } from './shadow';
+import { startUpstream, type Upstream } from './upstream';
 
 export interface GatewayOptions {
   config: GatewayConfig;
@@ -24,21 +28,8 @@ export interface GatewayOptions {
   bridgeCommand?: { file: string; args: string[] };
 }
 
-interface BridgeRuntime {
-  client: BridgeClient;
-  local?: LocalBridge;
-}
-
-function bridgeApp(app: AppConfig): BridgeAppConfig {
-  return {
-    name: app.name,
-    library: app.library,
-    mount: app.mount,
-    physicalPath: app.physicalPath,
-    readAhead: app.readAhead,
-    maxConcurrency: app.maxConcurrency,
-  };
-}
+/** A configured bridge: its processes (local) or its address (remote), and which one gets a request. */
+type BridgeRuntime = BridgePool;
 
 function contentLengthOf(req: http.IncomingMessage): number {
   const cl = req.headers['content-length'];
@@ -51,11 +42,23 @@ export class Gateway {
   readonly logger: Logger;
   private readonly server: http.Server;
   private readonly adminServer: http.Server | undefined;
-  private readonly router: Router;
+  private router: Router;
+  /** The configuration in force (replaced by reload()). */
+  private current: GatewayConfig;
+  private readonly signatures = new Map<string, string>();
+  /** Bridges a reload replaced, still draining. */
+  private readonly draining = new Set<Promise<void>>();
+  private reloading: Promise<void> = Promise.resolve();
   private readonly bridges = new Map<string, BridgeRuntime>();
   private readonly upstreams = new Map<string, Upstream>();
+  private readonly routes: RouteDispatcher;
   private readonly sockets = new Set<net.Socket>();
   private inFlight = 0;
+  /** SEND_URL / EXEC_URL: requests made on an extension's behalf through this gateway's own routing. */
+  private readonly internal = new GatewayInternalRequests(
+    (req, res) => this.handle(req, res),
+    () => this.server.address() as net.AddressInfo,
+  );
   private closing = false;
 
   private constructor(
@@ -65,17 +68,48 @@ export class Gateway {
     const config = opts.config;
     this.logger = opts.logger ?? new Logger('gateway');
     this.bridges = bridges;
+    this.current = config;
+    for (const b of config.bridges) this.signatures.set(b.name, bridgeSignature(b, config));
     this.router = new Router(config.apps, config.routes);
-    for (const u of config.upstreams) this.upstreams.set(u.name, new Upstream(u, this.logger));
-    this.server = http.createServer({ keepAliveTimeout: 5000 }, (req, res) => this.handle(req, res));
+    for (const u of config.upstreams) this.upstreams.set(u.name, startUpstream(u, config, this.logger));
+    this.routes = new RouteDispatcher({
+      logger: this.logger,
+      upstream: (name) => this.upstreams.get(name),
+      app: (name) => this.current.apps.find((a) => a.name === name),
+      isapi: (req, res, match, remote) => this.handleIsapi(req, res, match, remote),
+      selfUrl: () => this.url,
+      accessLine: (line) => {
+        if (this.opts.accessLog) process.stdout.write(JSON.stringify(line) + '\n');
+      },
+      inFlight: (delta) => (this.inFlight += delta),
+    });
+    const limits = config.limits;
+    this.server = http.createServer(
+      {
+        keepAliveTimeout: 5000,
+        maxHeaderSize: parserHeadLimit(limits),
+        headersTimeout: limits.headersTimeoutMs,
+        requestTimeout: limits.requestTimeoutMs,
+        connectionsCheckingInterval: timeoutCheckInterval(limits),
+      },
+      (req, res) => this.handle(req, res),
+    );
     this.server.on('connection', (s: net.Socket) => {
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
     });
-    this.server.on('upgrade', (_req: http.IncomingMessage, socket: net.Socket) => socket.destroy());
-    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => {
-      if (socket.writable) socket.end(`HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-      this.logger.debug('client error', { code: err.code ?? '', error: err.message });
+    this.server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) =>
+      this.routes.upgrade(req, socket, head, this.router.match(req.headers.host, req.url ?? '/')),
+    );
+    this.server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: net.Socket) => {
+      // Parser refusals (smuggling attempts, oversized heads) and slow clients: answer, then close.
+      const status = clientErrorStatus(err, this.current.limits);
+      // Already answered (a refused request): the parser choking on what followed needs no second answer.
+      if (refusedSockets.has(socket)) socket.destroy();
+      // Destroy once flushed: a request already with an extension must learn that its client is gone.
+      else if (socket.writable) socket.end(refusalResponse(status, err.code ?? 'malformed request'), () => socket.destroy());
+      else socket.destroy();
+      this.logger.debug('client error', { code: err.code ?? '', status, error: err.message });
     });
     if (config.admin) this.adminServer = http.createServer((req, res) => this.handleAdmin(req, res) || notFound(res));
   }
@@ -85,36 +119,12 @@ export class Gateway {
     const config = opts.config;
     const bridges = new Map<string, BridgeRuntime>();
     try {
-      for (const b of config.bridges) {
-        const apps = config.apps.filter((a) => a.bridge === b.name).map(bridgeApp);
-        if (b.mode === 'local') {
-          const local = new LocalBridge({
-            name: b.name,
-            address: b.address,
-            apps,
-            workers: b.workers,
-            siteRoot: config.siteRoot,
-            secret: b.secret,
-            logger,
-            command: opts.bridgeCommand,
-          });
-          await local.start();
-          bridges.set(b.name, {
-            local,
-            client: new BridgeClient({ name: b.name, address: local.address, secret: b.secret, maxConnections: b.maxConnections, logger }),
-          });
-        } else {
-          bridges.set(b.name, {
-            client: new BridgeClient({ name: b.name, address: b.address!, secret: b.secret, maxConnections: b.maxConnections, logger }),
-          });
-        }
-      }
+      for (const b of config.bridges) bridges.set(b.name, await startBridgePool(b, config, { logger, bridgeCommand: opts.bridgeCommand }));
     } catch (err) {
-      await Promise.all([...bridges.values()].map((r) => r.local?.stop()));
+      await Promise.all([...bridges.values()].map((pool) => pool.stop(1000)));
       throw err;
     }
     const gateway = new Gateway({ ...opts, logger }, bridges);
-    for (const [, rt] of bridges) rt.local?.on('down', () => rt.client.closeIdle('bridge restarting'));
     await gateway.listen();
     return gateway;
   }
@@ -145,6 +155,11 @@ export class Gateway {
     return a ? `http://${a.address}:${a.port}` : undefined;
   }
 
+  /** Shadow-mode counters per route (matches, mismatches, skipped, dropped, errors), for metrics. */
+  shadowStats(): ShadowStats {
+    return this.routes.stats();
+  }
+
   bridge(name: string): BridgeRuntime | undefined {
     return this.bridges.get(name);
   }
@@ -157,34 +172,83 @@ export class Gateway {
       return true;
     }
     if (path === '/readyz') {
-      const down = [...this.bridges].filter(([, rt]) => rt.local && !rt.local.up).map(([name]) => name);
-      if (this.closing) sendText(res, 503, 'shutting down\n');
-      else if (down.length > 0) sendText(res, 503, `bridges not ready: ${down.join(', ')}\n`);
-      else sendText(res, 200, 'ready\n');
+      this.readiness().then(
+        (problems) => sendText(res, problems.length === 0 ? 200 : 503, problems.length === 0 ? 'ready\n' : `not ready:\n${problems.join('\n')}\n`),
+        (err: Error) => sendText(res, 503, `not ready: ${err.message}\n`),
+      );
       return true;
     }
     return false;
   }
 
+  /**
+   * Why the gateway should not get traffic yet, if anything: shutting down, a bridge with
+   * no process up, a required app whose extension failed to load (asked of the bridge with
+   * STATUS), an upstream that says it is unhealthy (if it can say: isHealthy()).
+   */
+  private async readiness(): Promise<string[]> {
+    if (this.closing) return ['shutting down'];
+    const problems: string[] = [];
+    const config = this.current;
+    await Promise.all(
+      [...this.bridges].map(async ([name, pool]) => {
+        const status = await pool.status(1000);
+        if (status.up === 0) problems.push(`bridge ${name}: no process is up`);
+        for (const app of config.apps) {
+          const why = app.bridge === name && app.required ? status.failedApps.get(app.name) : undefined;
+          if (why !== undefined) problems.push(`app ${app.name}: ${why}`);
+        }
+      }),
+    );
+    for (const [name, upstream] of this.upstreams) {
+      const probe = (upstream as { isHealthy?: () => boolean }).isHealthy;
+      if (typeof probe === 'function' && !probe.call(upstream)) problems.push(`upstream ${name}: unhealthy`);
+    }
+    return problems;
+  }
+
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    // After a refusal, requests pipelined behind it on the same connection are never served.
+    if (refusedSockets.has(req.socket)) {
+      req.socket.destroy();
+      return;
+    }
+    const refused = checkRequestLimits(req, this.current.limits);
+    if (refused) {
+      refusedSockets.add(req.socket);
+      res.shouldKeepAlive = false;
+      const body = `${refused.status} ${reasonPhrase(refused.status)}: ${refused.reason}\r\n`;
+      res.writeHead(refused.status, reasonPhrase(refused.status), {
+        'Content-Type': 'text/plain; charset=utf-8',
+        'Content-Length': Buffer.byteLength(body),
+        Connection: 'close',
+      });
+      res.end(body, () => req.socket.destroy());
+      return;
+    }
     const url = req.url ?? '/';
     if (url.startsWith('/healthz') || url.startsWith('/readyz')) {
       if (this.handleAdmin(req, res)) return;
     }
+    if (this.routes.handleReplay(req, res)) return;
     const match = this.router.match(req.headers.host, url);
     if (!match) {
       notFound(res);
       return;
     }
     if (match.kind === 'proxy') {
-      const upstream = this.upstreams.get(match.route.upstream)!;
-      upstream.handle(req, res);
+      this.routes.handle(req, res, match.route);
       return;
     }
     this.handleIsapi(req, res, match);
   }
 
-  private handleIsapi(req: http.IncomingMessage, res: http.ServerResponse, match: Extract<RouteMatch, { kind: 'isapi' }>): void {
+  private handleIsapi(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    match: Extract<RouteMatch, { kind: 'isapi' }>,
+    remote?: { address: string; port: number },
+  ): void {
     const runtime = this.bridges.get(match.app.bridge)!;
     const socket = req.socket;
     const headers: Array<[string, string]> = [];
@@ -200,8 +264,8 @@ export class Gateway {
       scriptName: match.scriptName,
       pathInfo: match.pathInfo,
       queryString: match.queryString,
-      remoteAddress: socket.remoteAddress ?? '',
-      remotePort: socket.remotePort ?? 0,
+      remoteAddress: remote?.address ?? socket.remoteAddress ?? '',
+      remotePort: remote?.port ?? socket.remotePort ?? 0,
       localAddress: socket.localAddress ?? '',
       localPort: socket.localPort ?? 0,
       secure: 'encrypted' in socket && Boolean((socket as { encrypted?: boolean }).encrypted),
@@ -209,36 +273,126 @@ export class Gateway {
     };
     const started = process.hrtime.bigint();
     this.inFlight++;
-    const exchange = new IsapiExchange(req, res, info, runtime.client, (result) => {
-      this.inFlight--;
-      this.accessLog(info, result, started);
-    });
+    const exchange = new IsapiExchange(
+      req,
+      res,
+      info,
+      runtime,
+      (result) => {
+        this.inFlight--;
+        this.accessLog(info, result, started);
+      },
+      this.internal,
+    );
     void exchange.start();
   }
 
   private accessLog(info: RequestInfo, result: ExchangeResult, started: bigint): void {
     if (!this.opts.accessLog) return;
-    const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    const acc = result.end?.accounting;
     const entry = {
-      time: new Date().toISOString(),
-      requestId: info.requestId,
-      app: info.appName,
-      method: info.method,
-      path: info.scriptName + info.pathInfo,
-      status: result.status,
+      ...buildAccessLogEntry({
+        requestId: info.requestId,
+        app: info.appName,
+        method: info.method,
+        path: info.scriptName + info.pathInfo,
+        status: result.status,
+        bytesIn: result.bytesIn,
+        bytesOut: result.bytesOut,
+        durationSeconds: Number(process.hrtime.bigint() - started) / 1e9,
+        accounting: acc,
+      }),
+      // What IIS logs beside the status: the query (cs-uri-query), the ECB's own status and log data.
+      query: info.queryString.slice(0, 2048) || undefined,
       ecbStatus: result.end?.loggedStatus,
-      bytesIn: result.bytesIn,
-      bytesOut: result.bytesOut,
-      durationMs: Math.round(ms * 1000) / 1000,
       logData: result.end?.logData || undefined,
-      appendedLog: result.end?.appendedLog || undefined,
+      rejectedSecondOutstanding: acc?.rejectedSecondOutstanding || undefined,
+      completionErrors: acc && Object.keys(acc.completionErrors).length > 0 ? acc.completionErrors : undefined,
       error: result.error,
     };
     process.stdout.write(JSON.stringify(entry) + '\n');
   }
 
+  /**
+   * SIGHUP: applies a new configuration without dropping a request. Bridges whose
+   * settings or apps changed get new processes, started before anything switches;
+   * then routes, apps and upstreams switch at once, and the replaced bridges drain
+   * (in-flight requests finish) and stop in the background. If a new bridge cannot
+   * start, nothing changes and the error is thrown. Listen addresses, the admin port
+   * and the parser's head-size limit need a restart.
+   */
+  reload(next: GatewayConfig): Promise<void> {
+    const run = this.reloading.then(() => this.applyReload(next));
+    this.reloading = run.catch(() => undefined);
+    return run;
+  }
+
+  private async applyReload(next: GatewayConfig): Promise<void> {
+    if (this.closing) return;
+    const logger = this.logger;
+    const started = new Map<string, BridgePool>();
+    try {
+      for (const b of next.bridges) {
+        if (this.bridges.has(b.name) && this.signatures.get(b.name) === bridgeSignature(b, next)) continue;
+        started.set(b.name, await startBridgePool(b, next, { logger, bridgeCommand: this.opts.bridgeCommand }));
+      }
+    } catch (err) {
+      await Promise.all([...started.values()].map((pool) => pool.stop(1000)));
+      throw err;
+    }
+    const retired: BridgePool[] = [];
+    for (const [name, pool] of started) {
+      const old = this.bridges.get(name);
+      if (old) retired.push(old);
+      this.bridges.set(name, pool);
+    }
+    for (const name of [...this.bridges.keys()]) {
+      if (next.bridges.some((b) => b.name === name)) continue;
+      retired.push(this.bridges.get(name)!);
+      this.bridges.delete(name);
+    }
+    this.signatures.clear();
+    for (const b of next.bridges) this.signatures.set(b.name, bridgeSignature(b, next));
+    const oldUpstreams = new Map(this.current.upstreams.map((u) => [u.name, JSON.stringify(u)]));
+    const closeLater: Upstream[] = [];
+    for (const u of next.upstreams) {
+      if (oldUpstreams.get(u.name) === JSON.stringify(u) && this.upstreams.has(u.name)) continue;
+      const old = this.upstreams.get(u.name);
+      if (old) closeLater.push(old);
+      this.upstreams.set(u.name, startUpstream(u, next, logger));
+    }
+    for (const name of [...this.upstreams.keys()]) {
+      if (next.upstreams.some((u) => u.name === name)) continue;
+      closeLater.push(this.upstreams.get(name)!);
+      this.upstreams.delete(name);
+    }
+    this.router = new Router(next.apps, next.routes);
+    this.server.headersTimeout = next.limits.headersTimeoutMs;
+    this.server.requestTimeout = next.limits.requestTimeoutMs;
+    const before = this.current;
+    this.current = next;
+    if (before.server.port !== next.server.port || before.server.host !== next.server.host) {
+      logger.warn('server address changes take effect after a restart', { listening: this.url });
+    }
+    logger.info('configuration reloaded', {
+      source: next.source,
+      apps: next.apps.length,
+      bridgesStarted: started.size,
+      bridgesDraining: retired.length,
+      upstreamsReplaced: closeLater.length,
+    });
+    const drain = (async (): Promise<void> => {
+      await Promise.all(retired.map((pool) => pool.stop(next.shutdownTimeoutMs)));
+      // Proxied requests of a replaced upstream have had the same deadline to finish.
+      if (closeLater.length > 0) await new Promise((r) => setTimeout(r, Math.min(next.shutdownTimeoutMs, 30000)).unref());
+      for (const u of closeLater) u.close();
+    })();
+    this.draining.add(drain);
+    void drain.finally(() => this.draining.delete(drain));
+  }
+
   /** Stops accepting, lets in-flight requests finish (up to the deadline), stops bridges. */
-  async close(deadlineMs = 15000): Promise<void> {
+  async close(deadlineMs = this.current.shutdownTimeoutMs): Promise<void> {
     if (this.closing) return;
     this.closing = true;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
@@ -249,10 +403,15 @@ export class Gateway {
     await closed;
     if (this.adminServer) await new Promise<void>((resolve) => this.adminServer!.close(() => resolve()));
     for (const u of this.upstreams.values()) u.close();
-    for (const rt of this.bridges.values()) rt.client.closeIdle('gateway shutting down');
-    await Promise.all([...this.bridges.values()].map((rt) => rt.local?.stop(Math.max(1000, until - Date.now()))));
+    await this.routes.close();
+    // Each bridge process is sent SHUTDOWN: it drains, calls TerminateExtension and exits 0.
+    await Promise.all([...this.bridges.values()].map((pool) => pool.stop(Math.max(1000, until - Date.now()))));
+    await Promise.all([...this.draining]);
   }
 }
+
+/** Client connections that sent a request the gateway refused (framing, size): nothing more is read from them. */
+const refusedSockets = new WeakSet<net.Socket>();
 
 function sendText(res: http.ServerResponse, status: number, body: string): void {
   res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });

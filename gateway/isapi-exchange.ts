@@ -6,22 +6,28 @@
  * synchronous WriteClient).
  */
 import type http from 'node:http';
-import { HSE_STATUS, WIN32_ERROR } from '../bridge/abi/constants';
+import { HSE_EXEC_URL, HSE_STATUS, WIN32_ERROR } from '../bridge/abi/constants';
 import type { RequestInfo } from '../bridge/request-info';
 import {
+  EndFlags,
   FrameType,
   HeadFlags,
   decodeAbort,
+  decodeExecUrl,
+  decodeSendUrl,
+  encodeExecUrlDone,
   decodeResponseEnd,
   decodeResponseHead,
   encodeAbort,
   encodeFrame,
   encodeFrameHeader,
   encodeRequest,
+  type ExecUrlFrame,
   type Frame,
   type ResponseEndFrame,
 } from '../bridge/wire';
-import type { BridgeClient, BridgeConnection, ConnectionUser } from './bridge-client';
+import type { BridgeConnection, ConnectionUser } from './bridge-client';
+import type { ConnectionSource } from './bridge-pool';
 import { ChunkedDecoder } from './chunked';
 
 /** What the exchange reports when it is over (access log and metrics). */
@@ -39,6 +45,14 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'te
 
 let nextStreamId = 1;
 
+/** Requests the gateway runs on an extension's behalf. */
+export interface InternalRequests {
+  /** HSE_REQ_SEND_URL: serve `url` to this client instead, through the gateway's routing. */
+  sendUrl(req: http.IncomingMessage, res: http.ServerResponse, url: string): void;
+  /** HSE_REQ_EXEC_URL: run a child request through the gateway and hand back its response. */
+  exec(spec: ExecUrlFrame, parent: RequestInfo): Promise<http.IncomingMessage>;
+}
+
 export class IsapiExchange implements ConnectionUser {
   private readonly streamId = nextStreamId++ >>> 0 || (nextStreamId++ >>> 0);
   private conn: BridgeConnection | undefined;
@@ -55,9 +69,13 @@ export class IsapiExchange implements ConnectionUser {
     private readonly req: http.IncomingMessage,
     private readonly res: http.ServerResponse,
     private readonly info: RequestInfo,
-    private readonly client: BridgeClient,
+    private readonly client: ConnectionSource,
     private readonly done: (result: ExchangeResult) => void,
+    private readonly internal?: InternalRequests,
   ) {}
+
+  /** HSE_REQ_SEND_URL target, served once the bridge ends this request. */
+  private sendUrlTarget: string | undefined;
 
   async start(): Promise<void> {
     this.res.on('close', () => {
@@ -98,6 +116,8 @@ export class IsapiExchange implements ConnectionUser {
       if (!this.finished && this.conn === conn) conn.write(encodeFrame(FrameType.REQUEST_END, this.streamId));
     });
     this.req.on('aborted', () => this.onClientGone());
+    // A body the parser refuses mid-way (bad chunk framing) ends the upload with an error.
+    this.req.on('error', () => this.onClientGone());
   }
 
   onFrame(frame: Frame): void {
@@ -108,12 +128,22 @@ export class IsapiExchange implements ConnectionUser {
       case FrameType.RESPONSE_BODY:
         return this.onBody(frame.payload);
       case FrameType.RESPONSE_END:
-        return this.onEnd(decodeResponseEnd(frame.payload));
+        return this.onEnd(decodeResponseEnd(frame.payload, frame.flags));
+      case FrameType.SEND_URL:
+        this.sendUrlTarget = decodeSendUrl(frame.payload);
+        return;
+      case FrameType.EXEC_URL:
+        void this.runChild(decodeExecUrl(frame.payload));
+        return;
       case FrameType.ABORT: {
         const abort = decodeAbort(frame.payload);
         this.releaseConnection();
-        if (!this.headSent && !this.clientGone) this.failBeforeHead(502, `ISAPI request aborted by the bridge: ${abort.reason || abort.code}`);
-        else this.destroyResponse(`aborted by bridge: ${abort.reason}`);
+        if (!this.headSent && !this.clientGone) {
+          this.failBeforeHead(502, `ISAPI request aborted by the bridge: ${abort.reason || abort.code}`);
+        } else {
+          this.destroyResponse(`aborted by bridge: ${abort.reason}`);
+          this.complete({ error: this.clientGone ? 'client closed the connection' : `aborted by bridge: ${abort.reason}` });
+        }
         return;
       }
       default:
@@ -121,8 +151,44 @@ export class IsapiExchange implements ConnectionUser {
     }
   }
 
+  /** HSE_REQ_EXEC_URL: the child's response goes to this client; the bridge hears how it ended. */
+  private async runChild(spec: ExecUrlFrame): Promise<void> {
+    const conn = this.conn;
+    const report = (status: number, win32Error: number): void => {
+      conn?.write(encodeExecUrlDone(this.streamId, { status, subStatus: 0, win32Error }));
+    };
+    if (!this.internal) {
+      report(501, WIN32_ERROR.NOT_SUPPORTED);
+      return;
+    }
+    try {
+      const child = await this.internal.exec(spec, this.info);
+      if (!(spec.flags & HSE_EXEC_URL.NO_HEADERS) && !this.headSent && !this.clientGone) {
+        const raw: string[] = [];
+        for (let i = 0; i < child.rawHeaders.length; i += 2) {
+          const lower = child.rawHeaders[i]!.toLowerCase();
+          // The parent may write more after the child: the length is no longer the child's.
+          if (lower === 'content-length' || HOP_BY_HOP.has(lower)) continue;
+          raw.push(child.rawHeaders[i]!, child.rawHeaders[i + 1]!);
+        }
+        this.res.writeHead(child.statusCode ?? 502, child.statusMessage, raw);
+        this.headSent = true;
+        this.status = child.statusCode ?? 502;
+      }
+      for await (const chunk of child as AsyncIterable<Buffer>) {
+        if (this.clientGone) continue;
+        this.bytesOut += chunk.length;
+        if (!this.res.write(chunk)) await new Promise((resolve) => this.res.once('drain', resolve));
+      }
+      report(child.statusCode ?? 0, 0);
+    } catch (err) {
+      report(502, WIN32_ERROR.NETNAME_DELETED);
+    }
+  }
+
   private onHead(frame: Frame): void {
     const head = decodeResponseHead(frame.payload, frame.flags);
+    if (this.headSent) return; // An EXEC_URL child already answered with its own head.
     this.status = head.statusCode;
     if (this.clientGone) return;
     const raw: string[] = [];
@@ -161,8 +227,16 @@ export class IsapiExchange implements ConnectionUser {
 
   private onEnd(end: ResponseEndFrame): void {
     this.releaseConnection();
+    if (this.sendUrlTarget !== undefined && !this.clientGone && !this.headSent) {
+      const url = this.sendUrlTarget;
+      this.complete({ end, error: undefined });
+      this.internal?.sendUrl(this.req, this.res, url);
+      return;
+    }
     if (this.clientGone) {
-      this.complete({ end, error: 'client closed the connection' });
+      // A client that closes after it has the whole response (per Content-Length) lost nothing.
+      const whole = this.headSent && this.declaredLength >= 0 && this.bytesOut >= this.declaredLength;
+      this.complete({ end, error: whole ? undefined : 'client closed the connection' });
       return;
     }
     const failedMidway =
@@ -173,7 +247,17 @@ export class IsapiExchange implements ConnectionUser {
       this.complete({ end, error: 'HSE_STATUS_ERROR after output' });
       return;
     }
-    if (end.hseStatus === HSE_STATUS.ERROR) this.res.shouldKeepAlive = false;
+    if (end.flags & EndFlags.ABORTIVE) {
+      // HSE_REQ_ABORTIVE_CLOSE: reset rather than finish.
+      this.destroyResponse('extension requested an abortive close');
+      this.complete({ end });
+      return;
+    }
+    if (end.hseStatus === HSE_STATUS.ERROR || end.flags & EndFlags.CLOSE) {
+      this.res.shouldKeepAlive = false;
+      // Headers may be out already: close the connection once the response is complete.
+      if (end.flags & EndFlags.CLOSE) this.res.once('finish', () => this.req.socket.end());
+    }
     this.res.end();
     this.complete({ end });
   }

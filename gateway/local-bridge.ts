@@ -25,6 +25,18 @@ export interface LocalBridgeOptions {
   /** Node executable and bridge entry point (tests and the Wine mode override them). */
   command?: { file: string; args: string[] };
   readyTimeoutMs?: number;
+  /** Log label, e.g. "default#2" for the second process of a pool; the bridge name by default. */
+  label?: string;
+}
+
+/** A bridge that stayed up this long is healthy again: its next crash restarts it at once. */
+const STABLE_UPTIME_MS = 10000;
+const MAX_RESTART_DELAY_MS = 10000;
+
+/** Restart delay after `crashes` consecutive crashes: the first restarts at once, a crash loop backs off. */
+export function restartDelay(crashes: number): number {
+  if (crashes <= 1) return 0;
+  return Math.min(MAX_RESTART_DELAY_MS, 100 * 2 ** (crashes - 2));
 }
 
 export function defaultBridgeAddress(name: string): string {
@@ -39,12 +51,18 @@ export class LocalBridge extends EventEmitter {
   private child: ChildProcess | undefined;
   private stopping = false;
   private restarts = 0;
+  /** Crashes since the bridge last stayed up for STABLE_UPTIME_MS. */
+  private crashes = 0;
+  private upSince = 0;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private readonly label: string;
   private configFile: string;
   up = false;
 
   constructor(private readonly opts: LocalBridgeOptions) {
     super();
     this.address = opts.address ?? defaultBridgeAddress(opts.name);
+    this.label = opts.label ?? opts.name;
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'isapi-bridge-config-'));
     this.configFile = path.join(dir, `${opts.name}.json`);
     fs.writeFileSync(this.configFile, JSON.stringify({ apps: opts.apps, threads: opts.workers, siteRoot: opts.siteRoot }), { mode: 0o600 });
@@ -74,16 +92,35 @@ export class LocalBridge extends EventEmitter {
     });
     this.child = child;
     child.on('exit', (code, signal) => {
+      if (this.child !== child) return;
       this.up = false;
       this.emit('down');
+      this.emit('exit', code, signal);
       if (this.stopping) return;
       this.restarts++;
-      const delay = Math.min(5000, 100 * 2 ** Math.min(this.restarts - 1, 6));
-      this.opts.logger.error('bridge process exited; restarting', { bridge: this.opts.name, code: code ?? -1, signal: signal ?? '', inMs: delay });
-      setTimeout(() => {
+      this.crashes = this.upSince > 0 && Date.now() - this.upSince >= STABLE_UPTIME_MS ? 1 : this.crashes + 1;
+      this.upSince = 0;
+      const delay = restartDelay(this.crashes);
+      this.opts.logger.error('bridge process exited; restarting', {
+        bridge: this.label,
+        pid: child.pid,
+        code: code ?? -1,
+        signal: signal ?? '',
+        crashes: this.crashes,
+        inMs: delay,
+      });
+      this.restartTimer = setTimeout(() => {
+        this.restartTimer = undefined;
         if (this.stopping) return;
         this.spawnChild();
-        this.waitReady().catch((err: Error) => this.opts.logger.error('bridge restart failed', { bridge: this.opts.name, error: err.message }));
+        this.waitReady().then(
+          () => this.opts.logger.info('bridge process restarted', { bridge: this.label, pid: this.child?.pid }),
+          // A bridge that exits during start-up is restarted by its exit handler; one that hangs is killed.
+          (err: Error) => {
+            this.opts.logger.error('bridge restart failed', { bridge: this.label, error: err.message });
+            if (this.child && this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+          },
+        );
       }, delay);
     });
   }
@@ -106,6 +143,7 @@ export class LocalBridge extends EventEmitter {
       });
       if (ok) {
         this.up = true;
+        this.upSince = Date.now();
         this.emit('up');
         return;
       }
@@ -114,18 +152,32 @@ export class LocalBridge extends EventEmitter {
     throw new Error(`bridge ${this.opts.name} did not start listening on ${this.address} in time`);
   }
 
-  /** SIGTERM (the bridge drains and calls TerminateExtension), SIGKILL after the deadline. */
-  async stop(deadlineMs = 15000): Promise<void> {
+  /**
+   * Graceful stop: `requestShutdown` (the SHUTDOWN frame: the bridge drains, calls
+   * TerminateExtension and exits 0; works under Wine, where SIGTERM kills node at
+   * once), else SIGTERM; SIGKILL once the deadline has passed.
+   */
+  async stop(deadlineMs = 15000, requestShutdown?: () => Promise<void>): Promise<void> {
     this.stopping = true;
+    if (this.restartTimer) clearTimeout(this.restartTimer);
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => child.kill('SIGKILL'), deadlineMs);
-      child.once('exit', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      child.kill('SIGTERM');
-    });
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    const timer = setTimeout(() => {
+      this.opts.logger.warn('bridge did not stop in time; killing it', { bridge: this.label, pid: child.pid });
+      child.kill('SIGKILL');
+    }, deadlineMs);
+    let asked = false;
+    if (requestShutdown && this.up) {
+      try {
+        await requestShutdown();
+        asked = true;
+      } catch (err) {
+        this.opts.logger.warn('SHUTDOWN could not be sent; using SIGTERM', { bridge: this.label, error: (err as Error).message });
+      }
+    }
+    if (!asked && child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    await exited;
+    clearTimeout(timer);
   }
 }

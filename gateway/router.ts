@@ -8,7 +8,26 @@ import type { AppConfig, RouteConfig } from './config';
 
 export type RouteMatch =
   | { kind: 'isapi'; app: AppConfig; scriptName: string; pathInfo: string; queryString: string }
+  /** A configured route: an HTTP upstream or app as primary, maybe with a shadow. */
   | { kind: 'proxy'; route: RouteConfig };
+
+export type IsapiMatch = Extract<RouteMatch, { kind: 'isapi' }>;
+
+/** SCRIPT_NAME/PATH_INFO of `url` under an app's mount, or undefined when the URL is not under it. */
+export function matchApp(app: AppConfig, url: string): IsapiMatch | undefined {
+  const q = url.indexOf('?');
+  const decoded = percentDecodeBytes(q < 0 ? url : url.slice(0, q));
+  const lowerPath = decoded.toLowerCase();
+  const lower = app.mount.toLowerCase();
+  if (lowerPath !== lower && !lowerPath.startsWith(lower + '/')) return undefined;
+  return {
+    kind: 'isapi',
+    app,
+    scriptName: decoded.slice(0, app.mount.length),
+    pathInfo: decoded.slice(app.mount.length),
+    queryString: q < 0 ? '' : url.slice(q + 1),
+  };
+}
 
 interface Entry {
   host?: string;
@@ -32,8 +51,11 @@ export class Router {
       ...apps.map((app) => ({ host: app.host, prefix: app.mount, lower: app.mount.toLowerCase(), app })),
       ...routes.map((route) => ({ host: route.host, prefix: route.prefix, lower: route.prefix, route })),
     ];
-    // Longest prefix first; host-specific before host-less of the same length.
-    this.entries.sort((a, b) => b.prefix.length - a.prefix.length || Number(!!b.host) - Number(!!a.host));
+    // Longest prefix first; host-specific before host-less of the same length; then a route
+    // before an app mount of the same path, so a route can put a primary/shadow in front of an app.
+    this.entries.sort(
+      (a, b) => b.prefix.length - a.prefix.length || Number(!!b.host) - Number(!!a.host) || Number(!!b.route) - Number(!!a.route),
+    );
   }
 
   match(hostHeader: string | undefined, url: string): RouteMatch | undefined {

@@ -10,14 +10,27 @@ import os from 'node:os';
 import path from 'node:path';
 
 export const ROOT = path.resolve(__dirname, '..');
-export const SAMPLES = path.join(ROOT, 'build', 'samples');
+/**
+ * Which bridge the suite exercises: `native` (Linux node + build/samples/*.so) or, with
+ * ISAPI_TEST_BRIDGE=wine, `wine` (Windows node.exe under Wine + build/samples-win/*.dll,
+ * test/wine/run.sh). Same tests, same expectations.
+ */
+export const BRIDGE_MODE: 'native' | 'wine' = process.env.ISAPI_TEST_BRIDGE === 'wine' ? 'wine' : 'native';
+/** File extension of the sample libraries in this mode. */
+export const LIB_EXT = BRIDGE_MODE === 'wine' ? '.dll' : '.so';
+export const SAMPLES = path.join(ROOT, 'build', BRIDGE_MODE === 'wine' ? 'samples-win' : 'samples');
 export const GATEWAY_CLI = path.join(ROOT, 'dist', 'gateway', 'cli.js');
 export const BRIDGE_CLI = path.join(ROOT, 'dist', 'bridge', 'cli.js');
 
 export function sample(name: string): string {
-  const file = path.join(SAMPLES, `${name}.so`);
-  if (!fs.existsSync(file)) throw new Error(`${file} missing: run "npm run build" first`);
+  const file = path.join(SAMPLES, `${name}${LIB_EXT}`);
+  if (!fs.existsSync(file)) throw new Error(`${file} missing: run "npm run build${BRIDGE_MODE === 'wine' ? ' && npm run build:win' : ''}" first`);
   return file;
+}
+
+/** A path as the bridge sees and reports it: unchanged natively, Z:\... under Wine. */
+export function bridgePath(p: string): string {
+  return BRIDGE_MODE === 'wine' ? 'Z:' + path.resolve(p).replace(/\//g, '\\') : p;
 }
 
 export function tempDir(prefix = 'isapi-test-'): string {
@@ -104,7 +117,9 @@ export class RunningGateway {
 
   /** PIDs of the bridge processes this gateway started. */
   bridgePids(): number[] {
-    return childPids(this.proc.pid!);
+    const children = childPids(this.proc.pid!);
+    // Under Wine the gateway's child is the launcher (gateway/wine-bridge.ts); the bridge is its child.
+    return BRIDGE_MODE === 'wine' ? children.flatMap((pid) => childPids(pid)) : children;
   }
 
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
@@ -143,7 +158,7 @@ export function rssBytes(pid: number): number {
 export async function startGateway(args: string[], env: NodeJS.ProcessEnv = {}): Promise<RunningGateway> {
   const proc = spawn(process.execPath, [GATEWAY_CLI, '--port', '0', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...(BRIDGE_MODE === 'wine' ? { ISAPI_BRIDGE_RUNTIME: 'wine' } : {}), ...env },
   });
   const gw = new RunningGateway(proc);
   const line = await Promise.race([

@@ -1,7 +1,8 @@
 /**
  * IIS semantics of the ECB callbacks, observed by real extensions.
  */
-import { RunningGateway, request, sample, startGateway, writeConfig } from '../harness';
+import path from 'node:path';
+import { RunningGateway, bridgePath, request, sample, startGateway, writeConfig } from '../harness';
 
 let gw: RunningGateway;
 
@@ -192,7 +193,7 @@ describe('status codes and errors', () => {
 
   test('HSE_REQ_MAP_URL_TO_PATH maps into the app directory, and reports 122 for a small buffer', async () => {
     const r = await request(`${gw.url}/scripts/status.dll?mode=map&url=/scripts/x.txt`);
-    expect(r.body.toString()).toContain(`path=${sample('status').replace(/status\.so$/, 'x.txt')}`);
+    expect(r.body.toString()).toContain(`path=${bridgePath(path.join(path.dirname(sample('status')), 'x.txt'))}`);
     const small = await request(`${gw.url}/scripts/status.dll?mode=map&url=/scripts/x.txt&size=4`);
     expect(small.body.toString()).toMatch(/ssf=0 error=122 size=\d+/);
   });

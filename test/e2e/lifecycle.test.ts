@@ -4,7 +4,9 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { GATEWAY_CLI, request, sample, sleep, startGateway, tempDir, writeConfig } from '../harness';
+import { GATEWAY_CLI, LIB_EXT, bridgePath, request, sample, sleep, startGateway, tempDir, writeConfig } from '../harness';
+
+const literal = (s: string): string => s.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&');
 
 describe('extensions that cannot load', () => {
   test('missing file, missing export and GetExtensionVersion FALSE: 503 naming the reason; other apps serve', async () => {
@@ -21,9 +23,10 @@ describe('extensions that cannot load', () => {
     ]);
     try {
       const cases: Array<[string, RegExp]> = [
-        ['missing', /\/nonexistent\/dir\/missing\.so: file not found/],
-        ['noexport', /noexport\.so: does not export HttpExtensionProc/],
-        ['versionfalse', /versionfalse\.so: GetExtensionVersion returned FALSE/],
+        // The path as the bridge reports it (Z:\\... for the Wine bridge), the library's own extension.
+        ['missing', new RegExp(`${literal(bridgePath('/nonexistent/dir/missing.so'))}: file not found`)],
+        ['noexport', new RegExp(`noexport${literal(LIB_EXT)}: does not export HttpExtensionProc`)],
+        ['versionfalse', new RegExp(`versionfalse${literal(LIB_EXT)}: GetExtensionVersion returned FALSE`)],
       ];
       for (const [name, reason] of cases) {
         const r = await request(`${gw.url}/scripts/${name}.dll`);
@@ -67,7 +70,31 @@ describe('load once, TerminateExtension(HSE_TERM_MUST_UNLOAD) at shutdown after 
     const slow = await inFlight;
     expect(slow.body.toString()).toBe('slept 700\n');
     expect(await code).toBe(0);
-    expect(fs.readFileSync(log, 'utf8').trim().split('\n')).toEqual(['load', 'terminate 2']);
+    expect(fs.readFileSync(log, 'utf8').trim().split(/\r?\n/)).toEqual(['load', 'terminate 2']); // text mode: CRLF on Windows
+  });
+});
+
+describe('SIGTERM drain deadline (shutdownTimeoutMs)', () => {
+  test('new connections are refused while draining; a request past the deadline is cut; exit 0 in time', async () => {
+    const gw = await startGateway([
+      '--config',
+      writeConfig({ shutdownTimeoutMs: 600, apps: [{ name: 'slow', mount: '/scripts/slow.dll', library: sample('slow') }] }),
+    ]);
+    const bridges = gw.bridgePids();
+    const tooSlow = request(`${gw.url}/scripts/slow.dll?ms=20000`, { agent: false }).then(
+      (r) => r.status,
+      () => 'cut',
+    );
+    await sleep(150);
+    const started = Date.now();
+    const code = gw.stop('SIGTERM');
+    await sleep(100);
+    await expect(request(`${gw.url}/scripts/slow.dll?ms=1`, { agent: false })).rejects.toThrow(/ECONNREFUSED/);
+    expect(await code).toBe(0);
+    expect(Date.now() - started).toBeLessThan(4000);
+    expect(await tooSlow).not.toBe(200);
+    // No bridge process outlives its gateway.
+    for (const pid of bridges) expect(() => process.kill(pid, 0)).toThrow();
   });
 });
 

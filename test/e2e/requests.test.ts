@@ -115,6 +115,31 @@ describe('request bodies', () => {
     expect(r.body.equals(Buffer.concat(parts))).toBe(true);
   });
 
+  test('an extension that answers without reading a large upload: late body frames are ignored, the connection is reused', async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    for (let i = 0; i < 5; i++) {
+      const r = await request(`${gw.url}/scripts/hello.dll`, { method: 'POST', body: Buffer.alloc(3 * 1024 * 1024, 1), agent });
+      expect(r.body.toString()).toBe('Hello from ISAPI!\n');
+    }
+    expect((await request(`${gw.url}/scripts/echo.dll`, { method: 'POST', body: 'after', agent })).body.toString()).toBe('after');
+    agent.destroy();
+    expect(gw.logs().filter((l) => String(l.code ?? '').startsWith('ERR_WIRE'))).toEqual([]);
+  });
+
+  test('an upload the parser refuses mid-body (bad chunk size) ends the extension\'s ReadClient; nothing stays in flight', async () => {
+    const status = await new Promise<string>((resolve, reject) => {
+      const s = net.connect(Number(new URL(gw.url).port), '127.0.0.1');
+      let text = '';
+      s.on('connect', () => s.write('POST /scripts/echo.dll?badchunk HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nZZZ\r\n'));
+      s.on('data', (d) => (text += d.toString()));
+      s.on('close', () => resolve(text.split('\r\n')[0]!));
+      s.on('error', reject);
+    });
+    expect(status).toBe('HTTP/1.1 400 Bad Request');
+    const line = await gw.waitForAccess((l) => l.app === 'echo' && l.query === 'badchunk');
+    expect(line.error).toBe('client closed the connection');
+  });
+
   test('100 MiB streams through in both directions with the bridge RSS bounded', async () => {
     const total = 100 * 1024 * 1024;
     const [bridgePid] = gw.bridgePids();
