@@ -201,8 +201,10 @@ export class EcbCallbacks {
       this.hooks.unsupported(ctx, req);
       return this.fail(err, WIN32_ERROR.INVALID_PARAMETER);
     }
+    // DONE_WITH_SESSION ends the request, and with it the accounting: count it first.
+    if (req === HSE_REQ.DONE_WITH_SESSION) ctx.accountant.ssf(name, 'ok');
     const failure = handler(ctx, buf, size, type);
-    ctx.accountant.ssf(name, failure ? 'error' : 'ok');
+    if (req !== HSE_REQ.DONE_WITH_SESSION) ctx.accountant.ssf(name, failure ? 'error' : 'ok');
     if (failure) return this.fail(err, failure.error);
     return 1;
   };

@@ -8,6 +8,7 @@ import { connectTransport, parseTransportAddress, type TransportAddress } from '
 import {
   FrameDecoder,
   FrameType,
+  encodeFrame,
   PROTOCOL_VERSION,
   WireProtocolError,
   decodeHello,
@@ -154,6 +155,37 @@ export class BridgeClient {
           },
         };
         conn.write(encodeStatusRequest(0));
+      });
+    } finally {
+      conn.user = undefined;
+      conn.socket.destroy();
+    }
+  }
+
+  /** The bridge's metrics (prom-client JSON), on a connection of its own so a scrape never waits behind requests. */
+  async metrics(signal: AbortSignal): Promise<unknown> {
+    const conn = await this.connect(false);
+    try {
+      return await new Promise<unknown>((resolve, reject) => {
+        const onAbort = (): void => reject(new BridgeUnavailableError(this.name, 'metrics request aborted'));
+        if (signal.aborted) return onAbort();
+        signal.addEventListener('abort', onAbort, { once: true });
+        conn.user = {
+          onFrame: (frame) => {
+            if (frame.type !== FrameType.METRICS_RESPONSE) return;
+            signal.removeEventListener('abort', onAbort);
+            try {
+              resolve(JSON.parse(frame.payload.toString('utf8')));
+            } catch (err) {
+              reject(err as Error);
+            }
+          },
+          onConnectionLost: (reason) => {
+            signal.removeEventListener('abort', onAbort);
+            reject(new BridgeUnavailableError(this.name, reason));
+          },
+        };
+        conn.write(encodeFrame(FrameType.METRICS_REQUEST, 0));
       });
     } finally {
       conn.user = undefined;

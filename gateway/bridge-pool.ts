@@ -59,6 +59,9 @@ export interface BridgePoolOptions {
 
 export type RecycleReason = 'requests' | 'unhealthy' | 'memory';
 
+/** Restart and recycle counts of a pool since it started, by the metric's reason label. */
+export type RestartCounts = Record<'crash' | 'exit' | 'unhealthy' | 'recycle', number>;
+
 class Member {
   /** Requests handed to this process (for recycleAfterRequests). */
   requests = 0;
@@ -99,6 +102,7 @@ export class BridgePool implements ConnectionSource {
   private memoryTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private recycles = 0;
+  private readonly restarts: RestartCounts = { crash: 0, exit: 0, unhealthy: 0, recycle: 0 };
 
   constructor(private readonly opts: BridgePoolOptions) {
     this.name = opts.name;
@@ -116,6 +120,23 @@ export class BridgePool implements ConnectionSource {
   /** At least one process accepts requests. */
   get up(): boolean {
     return this.slots.some((m) => m.usable);
+  }
+
+  /** Restarts and recycles so far, for isapi_bridge_restarts_total. */
+  get restartCounts(): Readonly<RestartCounts> {
+    return this.restarts;
+  }
+
+  /** Connections carrying a request right now, over all processes. */
+  get connectionsInUse(): number {
+    return [...this.slots, ...this.retiring].reduce((n, m) => n + m.client.inUse, 0);
+  }
+
+  /** One metrics source per running process, labelled like the pool's logs (`name#slot.generation`). */
+  metricSources(): Array<{ bridge: string; snapshot(signal: AbortSignal): Promise<unknown> }> {
+    return this.slots
+      .filter((m) => m.usable)
+      .map((m) => ({ bridge: m.label, snapshot: (signal: AbortSignal) => m.client.metrics(signal) }));
   }
 
   /** PIDs of the running processes, including those draining. */
@@ -179,6 +200,10 @@ export class BridgePool implements ConnectionSource {
     const member = new Member(slot, generation, this.client(bridge.address, slot, generation), bridge);
     // A restart after a crash: idle connections died with the process; waiters retry elsewhere.
     bridge.on('down', () => member.client.closeIdle('bridge process exited'));
+    // A signal (segfault, abort, kill) is a crash; an exit code is the process leaving on its own.
+    bridge.on('exit', (_code: number | null, signal: NodeJS.Signals | null) => {
+      if (!this.stopped && member.state === 'active') this.restarts[signal ? 'crash' : 'exit']++;
+    });
     bridge.on('up', () => this.notifyUp());
     try {
       await bridge.start();
@@ -263,6 +288,7 @@ export class BridgePool implements ConnectionSource {
   recycle(member: Member, reason: RecycleReason, detail: string): void {
     if (this.stopped || !this.opts.local || member.state !== 'active' || this.slots[member.slot] !== member) return;
     member.state = 'replacing';
+    this.restarts[reason === 'unhealthy' ? 'unhealthy' : 'recycle']++;
     this.opts.logger.info('recycling bridge process', { bridge: member.label, pid: member.local?.pid, reason, detail });
     void this.replace(member, reason);
   }

@@ -17,7 +17,8 @@ import { IsapiExchange, type ExchangeResult } from './isapi-exchange';
 import { RouteDispatcher } from './route-dispatch';
 import { Router, type RouteMatch } from './router';
 import type { ShadowStats } from './shadow';
-import { startUpstream, type Upstream } from './upstream';
+import { GatewayTelemetry } from './telemetry';
+import { startUpstream, type Upstream, type UpstreamHooks } from './upstream';
 
 export interface GatewayOptions {
   config: GatewayConfig;
@@ -60,6 +61,16 @@ export class Gateway {
     () => this.server.address() as net.AddressInfo,
   );
   private closing = false;
+  private readonly telemetry: GatewayTelemetry;
+  /** Every upstream attempt, for the upstream metrics. */
+  private readonly upstreamHooks: UpstreamHooks = {
+    onAttempt: (o) => {
+      this.telemetry.upstream({ upstream: o.upstream, target: o.target, durationSeconds: o.durationSeconds, status: o.status, error: o.error });
+      if (o.retried) this.telemetry.metrics.upstreamRetries.inc({ upstream: o.upstream });
+    },
+  };
+  /** Restart counts already added to isapi_bridge_restarts_total, per bridge and reason. */
+  private readonly restartsSeen = new Map<string, number>();
 
   private constructor(
     private readonly opts: GatewayOptions,
@@ -71,7 +82,8 @@ export class Gateway {
     this.current = config;
     for (const b of config.bridges) this.signatures.set(b.name, bridgeSignature(b, config));
     this.router = new Router(config.apps, config.routes);
-    for (const u of config.upstreams) this.upstreams.set(u.name, startUpstream(u, config, this.logger));
+    this.telemetry = new GatewayTelemetry(() => [...this.bridges.values()].flatMap((pool) => pool.metricSources()), this.logger);
+    for (const u of config.upstreams) this.upstreams.set(u.name, startUpstream(u, config, this.logger, this.upstreamHooks));
     this.routes = new RouteDispatcher({
       logger: this.logger,
       upstream: (name) => this.upstreams.get(name),
@@ -79,9 +91,24 @@ export class Gateway {
       isapi: (req, res, match, remote) => this.handleIsapi(req, res, match, remote),
       selfUrl: () => this.url,
       accessLine: (line) => {
+        // Replays to a shadow are the gateway's own traffic, not a client's.
+        if (!line.shadow) {
+          this.telemetry.finished({
+            route: line.route ?? '',
+            app: line.app,
+            method: line.method,
+            status: line.status,
+            durationSeconds: line.durationMs / 1000,
+            bytesIn: 0,
+            bytesOut: line.bytesOut,
+          });
+        }
         if (this.opts.accessLog) process.stdout.write(JSON.stringify(line) + '\n');
       },
-      inFlight: (delta) => (this.inFlight += delta),
+      inFlight: (delta, route, upstream) => {
+        this.inFlight += delta;
+        this.telemetry.metrics.httpRequestsInFlight.inc({ route, app: upstream }, delta);
+      },
     });
     const limits = config.limits;
     this.server = http.createServer(
@@ -171,6 +198,11 @@ export class Gateway {
       sendText(res, 200, 'ok\n');
       return true;
     }
+    if (path === '/metrics') {
+      this.refreshGauges();
+      void this.telemetry.serve(req, res);
+      return true;
+    }
     if (path === '/readyz') {
       this.readiness().then(
         (problems) => sendText(res, problems.length === 0 ? 200 : 503, problems.length === 0 ? 'ready\n' : `not ready:\n${problems.join('\n')}\n`),
@@ -227,7 +259,7 @@ export class Gateway {
       return;
     }
     const url = req.url ?? '/';
-    if (url.startsWith('/healthz') || url.startsWith('/readyz')) {
+    if (url.startsWith('/healthz') || url.startsWith('/readyz') || url.startsWith('/metrics')) {
       if (this.handleAdmin(req, res)) return;
     }
     if (this.routes.handleReplay(req, res)) return;
@@ -273,18 +305,59 @@ export class Gateway {
     };
     const started = process.hrtime.bigint();
     this.inFlight++;
+    const finished = this.telemetry.started(match.app.mount, match.app.name);
+    const telemetry = this.telemetry;
+    const bridgeName = match.app.bridge;
+    // Time spent waiting for a bridge connection (all are busy, or a process is restarting).
+    const source = {
+      async acquire() {
+        const t0 = process.hrtime.bigint();
+        const conn = await runtime.acquire();
+        telemetry.connectionWait(bridgeName, Number(process.hrtime.bigint() - t0) / 1e9);
+        return conn;
+      },
+    };
     const exchange = new IsapiExchange(
       req,
       res,
       info,
-      runtime,
+      source,
       (result) => {
         this.inFlight--;
+        const durationSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+        finished({
+          route: match.app.mount,
+          app: match.app.name,
+          method: info.method,
+          status: result.status,
+          durationSeconds,
+          bytesIn: result.bytesIn,
+          bytesOut: result.bytesOut,
+          accounting: result.end?.accounting,
+        });
         this.accessLog(info, result, started);
       },
       this.internal,
     );
     void exchange.start();
+  }
+
+  /** Gauges and counters whose truth lives in the bridge pools and upstreams, brought up to date for a scrape. */
+  private refreshGauges(): void {
+    const m = this.telemetry.metrics;
+    for (const [name, pool] of this.bridges) {
+      m.bridgeUp.set({ bridge: name }, pool.up ? 1 : 0);
+      m.bridgeConnectionsInUse.set({ bridge: name }, pool.connectionsInUse);
+      for (const [reason, count] of Object.entries(pool.restartCounts)) {
+        const key = `${name}\0${reason}`;
+        const delta = count - (this.restartsSeen.get(key) ?? 0);
+        if (delta > 0) m.bridgeRestarts.inc({ bridge: name, reason: reason as 'crash' }, delta);
+        this.restartsSeen.set(key, count);
+      }
+    }
+    for (const [name, upstream] of this.upstreams) {
+      for (const [target, healthy] of upstream.targetHealth()) m.upstreamTargetHealthy.set({ upstream: name, target }, healthy ? 1 : 0);
+    }
   }
 
   private accessLog(info: RequestInfo, result: ExchangeResult, started: bigint): void {
@@ -359,7 +432,7 @@ export class Gateway {
       if (oldUpstreams.get(u.name) === JSON.stringify(u) && this.upstreams.has(u.name)) continue;
       const old = this.upstreams.get(u.name);
       if (old) closeLater.push(old);
-      this.upstreams.set(u.name, startUpstream(u, next, logger));
+      this.upstreams.set(u.name, startUpstream(u, next, logger, this.upstreamHooks));
     }
     for (const name of [...this.upstreams.keys()]) {
       if (next.upstreams.some((u) => u.name === name)) continue;

@@ -43,8 +43,8 @@ export interface RouteDispatchDeps {
   isapi(req: http.IncomingMessage, res: http.ServerResponse, match: IsapiMatch, remote?: { address: string; port: number }): void;
   selfUrl(): string;
   accessLine(line: ProxyAccessLine): void;
-  /** Proxied requests in flight, for draining on shutdown. */
-  inFlight(delta: 1 | -1): void;
+  /** Proxied requests in flight, for draining on shutdown and the in-flight gauge. */
+  inFlight(delta: 1 | -1, route: string, upstream: string): void;
 }
 
 function routeKey(route: RouteConfig): string {
@@ -120,9 +120,10 @@ export class RouteDispatcher {
     const started = process.hrtime.bigint();
     const method = req.method ?? 'GET';
     const path = req.url ?? '/';
-    this.deps.inFlight(1);
+    const routeLabel = route ?? '';
+    this.deps.inFlight(1, routeLabel, upstream.name);
     upstream.handle(req, res, { requestId, clientAddress: client }, (r: UpstreamResult) => {
-      this.deps.inFlight(-1);
+      this.deps.inFlight(-1, routeLabel, upstream.name);
       this.deps.accessLine({
         time: new Date().toISOString(),
         requestId,

@@ -60,6 +60,11 @@ export class GatewayTelemetry {
     };
   }
 
+  /** A request that was not tracked from its start (proxied routes count their in-flight requests themselves). */
+  finished(done: FinishedRequest): void {
+    this.started(done.route, done.app)(done);
+  }
+
   upstream(obs: UpstreamRequestObservation): void {
     observeUpstreamRequest(this.metrics, obs);
   }

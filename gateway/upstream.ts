@@ -138,6 +138,12 @@ export class Upstream {
     this.health?.start();
   }
 
+  /** Each target and whether it takes traffic now (not ejected, health checks passing), for metrics. */
+  targetHealth(): Array<[target: string, healthy: boolean]> {
+    const now = Date.now();
+    return this.balancer.targets.map((t) => [t.label, t.available(now)]);
+  }
+
   /** For /readyz: at least one target can take traffic. */
   isHealthy(): boolean {
     const now = Date.now();

@@ -7,6 +7,8 @@ packages=(
   prometheus        # promtool and a real Prometheus server for the metrics tests
   python3-prometheus-client  # strict OpenMetrics parser used by the metrics tests
   yamllint          # lints the chart, compose and workflow YAML
+  wine64            # runs the Windows bridge (node.exe + .dll extensions) in test:wine
+  gcc-mingw-w64-x86-64  # builds the samples and the shim as Windows DLLs
   openssl           # self-signed certificates for the HTTPS upstream tests
   python3-minimal   # a listener that never accepts (connect-timeout test, test/upstream)
 )
