@@ -24,9 +24,37 @@ export interface EcbFields {
   entries: readonly [bigint, bigint, bigint, bigint];
 }
 
+/** A native block and a Buffer over it, kept for reuse by later requests on this thread. */
+interface Block {
+  address: bigint;
+  view: Buffer;
+  capacity: number;
+}
+
+/** Block sizes worth keeping: almost every request fits the first; read-ahead bodies the last. */
+const SIZE_CLASSES = [2048, 8192, 65536] as const;
+const KEEP_PER_CLASS = 16;
+const spare = new Map<number, Block[]>(SIZE_CLASSES.map((c) => [c, []]));
+
+function takeBlock(size: number): Block {
+  const cls = SIZE_CLASSES.find((c) => c >= size);
+  const reused = cls === undefined ? undefined : spare.get(cls)!.pop();
+  if (reused) return reused;
+  const capacity = cls ?? size;
+  const address = koffi.alloc('uint8_t', capacity) as bigint;
+  return { address, view: Buffer.from(koffi.view(address, capacity)), capacity };
+}
+
+function giveBack(block: Block): void {
+  const list = spare.get(block.capacity);
+  if (list && list.length < KEEP_PER_CLASS) list.push(block);
+  else koffi.free(block.address);
+}
+
 export class EcbMemory {
   readonly address: bigint;
   private readonly view: Buffer;
+  private readonly block: Block;
   private freed = false;
 
   constructor(f: EcbFields) {
@@ -35,8 +63,9 @@ export class EcbMemory {
     for (const s of strings) size += (typeof s === 'string' ? Buffer.byteLength(s, 'latin1') : s.length) + 1;
     // One NUL after the read-ahead bytes, as IIS leaves there.
     size += f.preload.length + 1;
-    this.address = koffi.alloc('uint8_t', size) as bigint;
-    this.view = Buffer.from(koffi.view(this.address, size));
+    this.block = takeBlock(size);
+    this.address = this.block.address;
+    this.view = this.block.view;
     const v = this.view;
     v.fill(0, 0, ECB_SIZE);
     v.writeUInt32LE(ECB_SIZE, ECB.cbSize);
@@ -81,9 +110,10 @@ export class EcbMemory {
     return this.view.toString('latin1', start, stop);
   }
 
+  /** The request is over: the block goes back to this thread's spares (never while an extension may use it). */
   free(): void {
     if (this.freed) return;
     this.freed = true;
-    koffi.free(this.address);
+    giveBack(this.block);
   }
 }

@@ -75,13 +75,16 @@ class BridgeRequest implements Dispatchable {
     readonly key: number,
     readonly streamId: number,
     readonly appName: string,
-    readonly request: Buffer,
+    /** The REQUEST payload, in an ArrayBuffer of its own (it is transferred, not copied, to the extension thread). */
+    readonly request: Uint8Array,
     readonly readAheadTarget: number,
   ) {}
 
   get readAheadComplete(): boolean {
     return this.bodyEnded || this.preloadBytes >= this.readAheadTarget;
   }
+
+  private transferables: ArrayBuffer[] = [];
 
   runMessage(): Extract<MainToWorker, { t: 'run' }> {
     const preload = new Uint8Array(this.preloadBytes);
@@ -91,11 +94,13 @@ class BridgeRequest implements Dispatchable {
       at += c.length;
     }
     this.preload.length = 0;
+    // Both go to the extension thread without a copy: they have ArrayBuffers of their own.
+    this.transferables = [this.request.buffer as ArrayBuffer, preload.buffer];
     return {
       t: 'run',
       key: this.key,
       streamId: this.streamId,
-      request: new Uint8Array(this.request),
+      request: this.request,
       preload,
       bodyComplete: this.bodyEnded && this.early.length === 0,
       shared: this.shared,
@@ -103,7 +108,7 @@ class BridgeRequest implements Dispatchable {
   }
 
   transfer(): ArrayBuffer[] {
-    return [];
+    return this.transferables;
   }
 }
 
@@ -213,7 +218,7 @@ class GatewayConnection {
     }
     const contentLength = peekRequestContentLength(frame.payload);
     const target = contentLength < 0 ? app.readAhead : Math.min(app.readAhead, contentLength);
-    const req = new BridgeRequest(nextKey++, frame.streamId, appName, Buffer.from(frame.payload), target);
+    const req = new BridgeRequest(nextKey++, frame.streamId, appName, new Uint8Array(frame.payload), target);
     if (contentLength === 0) req.bodyEnded = true;
     this.current = req;
     this.server.track(req, this);
