@@ -76,14 +76,19 @@ static const char usage[] =
     "  mode=unhealthy&reason=X\n"
     "  mode=customerror[&status=500%20Server%20Error][&sub=13]\n"
     "  mode=mapex&url=/scripts/x.txt\n"
+    "  mode=mapunicode&url=/scripts/x.txt\n"
+    "  mode=mapunicodeex&url=/scripts/x.txt\n"
+    "  mode=normalize&url=/a/./b/../c\n"
     "  mode=sendurl&url=/scripts/hello.dll\n"
-    "  mode=execurl&url=/scripts/hello.dll\n"
+    "  mode=execurl&url=/scripts/hello.dll[&unicode=1]\n"
     "  mode=unsupported-token\n";
 
 /* mode=execurl: the child request's parameters live until its completion. */
 struct exec_request {
   char url[TEXT_MAX];
   HSE_EXEC_URL_INFO info;
+  WCHAR wide_url[TEXT_MAX];           /* &unicode=1: HSE_REQ_EXEC_UNICODE_URL */
+  HSE_EXEC_UNICODE_URL_INFO wide_info;
 };
 
 ISAPI_EXPORT BOOL WINAPI GetExtensionVersion(HSE_VERSION_INFO *pVer) {
@@ -180,13 +185,20 @@ static DWORD run_execurl(EXTENSION_CONTROL_BLOCK *ecb, const char *qs) {
   }
   /* Everything else NULL/0: same method, headers, user and entity as ours. */
   x->info.pszUrl = x->url;
+  if (query_is(qs, "unicode", "1")) {
+    size_t i;
+    for (i = 0; x->url[i] && i < TEXT_MAX - 1; i++) x->wide_url[i] = (WCHAR)(unsigned char)x->url[i];
+    x->wide_url[i] = 0;
+    x->wide_info.pszUrl = x->wide_url;
+  }
 
   if (!ecb->ServerSupportFunction(ecb->ConnID, HSE_REQ_IO_COMPLETION, (LPVOID)on_exec_done, NULL, (LPDWORD)x)) {
     err = (unsigned long)GetLastError();
     free(x);
     return failed(ecb, "execurl", err);
   }
-  if (ecb->ServerSupportFunction(ecb->ConnID, HSE_REQ_EXEC_URL, &x->info, NULL, NULL)) {
+  if (x->wide_info.pszUrl ? ecb->ServerSupportFunction(ecb->ConnID, HSE_REQ_EXEC_UNICODE_URL, &x->wide_info, NULL, NULL)
+                          : ecb->ServerSupportFunction(ecb->ConnID, HSE_REQ_EXEC_URL, &x->info, NULL, NULL)) {
     return HSE_STATUS_PENDING; /* the completion frees x and ends the session */
   }
   err = (unsigned long)GetLastError();
@@ -290,6 +302,53 @@ ISAPI_EXPORT DWORD WINAPI HttpExtensionProc(EXTENSION_CONTROL_BLOCK *ecb) {
     snprintf(body, sizeof body, "ret=%d err=%lu\npath=%s\nflags=0x%lx\ncchMatchingPath=%lu\ncchMatchingURL=%lu\n",
              (int)ret, err, mi.lpszPath, (unsigned long)mi.dwFlags, (unsigned long)mi.cchMatchingPath,
              (unsigned long)mi.cchMatchingURL);
+    return answer(ecb, "200 OK", body);
+  }
+
+  if (query_is(qs, "mode", "normalize")) {
+    /* HSE_REQ_NORMALIZE_URL canonicalises the URL in place (%XX, "\\", "." and ".."). */
+    if (!query_get(qs, "url", text, sizeof text)) strcpy(text, "/");
+    SetLastError(0);
+    ret = ecb->ServerSupportFunction(ecb->ConnID, HSE_REQ_NORMALIZE_URL, text, NULL, NULL);
+    err = ret ? 0 : (unsigned long)GetLastError();
+    snprintf(body, sizeof body, "ret=%d err=%lu\nurl=%s\n", (int)ret, err, ret ? text : "");
+    return answer(ecb, "200 OK", body);
+  }
+
+  if (query_is(qs, "mode", "mapunicode")) {
+    /* HSE_REQ_MAP_UNICODE_URL_TO_PATH: the same mapping with UTF-16 strings; sizes are in bytes. */
+    WCHAR wide[TEXT_MAX];
+    DWORD size = sizeof wide;
+    size_t i;
+    if (!query_get(qs, "url", text, sizeof text) || text[0] == '\0') strcpy(text, "/");
+    for (i = 0; text[i] && i < TEXT_MAX - 1; i++) wide[i] = (WCHAR)(unsigned char)text[i];
+    wide[i] = 0;
+    SetLastError(0);
+    ret = ecb->ServerSupportFunction(ecb->ConnID, HSE_REQ_MAP_UNICODE_URL_TO_PATH, wide, &size, NULL);
+    err = ret ? 0 : (unsigned long)GetLastError();
+    /* Back to 8 bits for the answer; anything outside Latin-1 shows as '?'. */
+    for (i = 0; ret && wide[i] && i < TEXT_MAX - 1; i++) text[i] = wide[i] < 256 ? (char)wide[i] : '?';
+    text[ret ? i : 0] = '\0';
+    snprintf(body, sizeof body, "ret=%d err=%lu size=%lu\npath=%s\n", (int)ret, err, (unsigned long)size, text);
+    return answer(ecb, "200 OK", body);
+  }
+
+  if (query_is(qs, "mode", "mapunicodeex")) {
+    /* HSE_REQ_MAP_UNICODE_URL_TO_PATH_EX fills HSE_UNICODE_URL_MAPEX_INFO (a WCHAR path). */
+    HSE_UNICODE_URL_MAPEX_INFO mi;
+    WCHAR wide[TEXT_MAX];
+    size_t i;
+    memset(&mi, 0, sizeof mi);
+    if (!query_get(qs, "url", text, sizeof text) || text[0] == '\0') strcpy(text, "/");
+    for (i = 0; text[i] && i < TEXT_MAX - 1; i++) wide[i] = (WCHAR)(unsigned char)text[i];
+    wide[i] = 0;
+    SetLastError(0);
+    ret = ecb->ServerSupportFunction(ecb->ConnID, HSE_REQ_MAP_UNICODE_URL_TO_PATH_EX, wide, NULL, (LPDWORD)&mi);
+    err = ret ? 0 : (unsigned long)GetLastError();
+    for (i = 0; mi.lpszPath[i] && i < 259; i++) text[i] = mi.lpszPath[i] < 256 ? (char)mi.lpszPath[i] : '?';
+    text[i] = '\0';
+    snprintf(body, sizeof body, "ret=%d err=%lu\npath=%s\nflags=0x%lx\ncchMatchingURL=%lu\n", (int)ret, err, text,
+             (unsigned long)mi.dwFlags, (unsigned long)mi.cchMatchingURL);
     return answer(ecb, "200 OK", body);
   }
 

@@ -87,6 +87,23 @@ export const HSE_EXEC_URL_INFO = koffi.struct('HSE_EXEC_URL_INFO', {
   dwExecUrlFlags: 'uint32_t',
 });
 
+/** HSE_EXEC_URL_INFO with a WCHAR URL (HSE_REQ_EXEC_UNICODE_URL). */
+export const HSE_EXEC_UNICODE_URL_INFO = koffi.struct('HSE_EXEC_UNICODE_URL_INFO', {
+  pszUrl: 'void *',
+  pszMethod: 'void *',
+  pszChildHeaders: 'void *',
+  pUserInfo: 'void *',
+  pEntity: 'void *',
+  dwExecUrlFlags: 'uint32_t',
+});
+
+export const HSE_UNICODE_URL_MAPEX_INFO = koffi.struct('HSE_UNICODE_URL_MAPEX_INFO', {
+  lpszPath: koffi.array('uint16_t', 260, 'Array'),
+  dwFlags: 'uint32_t',
+  cchMatchingPath: 'uint32_t',
+  cchMatchingURL: 'uint32_t',
+});
+
 export const HSE_EXEC_URL_STATUS = koffi.struct('HSE_EXEC_URL_STATUS', {
   uHttpStatusCode: 'uint16_t',
   uHttpSubStatus: 'uint16_t',
@@ -109,6 +126,8 @@ export const STRUCTS = {
   HSE_VECTOR_ELEMENT,
   HSE_RESPONSE_VECTOR,
   HSE_EXEC_URL_INFO,
+  HSE_EXEC_UNICODE_URL_INFO,
+  HSE_UNICODE_URL_MAPEX_INFO,
   HSE_EXEC_URL_STATUS,
   HSE_CUSTOM_ERROR_INFO,
 } as const;
@@ -166,6 +185,10 @@ export const RESPONSE_VECTOR = offsetsOf(HSE_RESPONSE_VECTOR, ['dwFlags', 'pszSt
 export const VECTOR_ELEMENT = offsetsOf(HSE_VECTOR_ELEMENT, ['ElementType', 'pvContext', 'cbOffset', 'cbSize'] as const);
 
 export const EXEC_URL_INFO = offsetsOf(HSE_EXEC_URL_INFO, ['pszUrl', 'pszMethod', 'pszChildHeaders', 'pUserInfo', 'pEntity', 'dwExecUrlFlags'] as const);
+
+export const EXEC_UNICODE_URL_INFO = offsetsOf(HSE_EXEC_UNICODE_URL_INFO, ['pszUrl', 'pszMethod', 'pszChildHeaders', 'pUserInfo', 'pEntity', 'dwExecUrlFlags'] as const);
+
+export const UNICODE_URL_MAPEX = offsetsOf(HSE_UNICODE_URL_MAPEX_INFO, ['lpszPath', 'dwFlags', 'cchMatchingPath', 'cchMatchingURL'] as const);
 
 export const CUSTOM_ERROR = offsetsOf(HSE_CUSTOM_ERROR_INFO, ['pszStatus', 'uHttpSubError', 'fAsync'] as const);
 

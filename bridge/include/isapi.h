@@ -45,6 +45,8 @@ typedef void *PVOID;
 typedef void *HANDLE;
 typedef void *HCONN;
 typedef uint16_t USHORT;
+typedef uint16_t WCHAR; /* UTF-16, as on Windows (wchar_t is 32 bits on Linux) */
+typedef WCHAR *LPWSTR;
 typedef uint64_t ULONGLONG;
 
 #ifndef TRUE
@@ -225,6 +227,13 @@ typedef struct _HSE_URL_MAPEX_INFO {
   DWORD dwReserved2;
 } HSE_URL_MAPEX_INFO, *LPHSE_URL_MAPEX_INFO;
 
+typedef struct _HSE_UNICODE_URL_MAPEX_INFO {
+  WCHAR lpszPath[260];
+  DWORD dwFlags;
+  DWORD cchMatchingPath;
+  DWORD cchMatchingURL;
+} HSE_UNICODE_URL_MAPEX_INFO, *LPHSE_UNICODE_URL_MAPEX_INFO;
+
 typedef struct _HSE_VECTOR_ELEMENT {
   DWORD ElementType;
   PVOID pvContext;
@@ -259,6 +268,21 @@ typedef struct _HSE_EXEC_URL_INFO {
   LPHSE_EXEC_URL_ENTITY_INFO pEntity;
   DWORD dwExecUrlFlags;
 } HSE_EXEC_URL_INFO, *LPHSE_EXEC_URL_INFO;
+
+typedef struct _HSE_EXEC_UNICODE_URL_USER_INFO {
+  HANDLE hImpersonationToken;
+  LPWSTR pszCustomUserName;
+  LPSTR pszCustomAuthType;
+} HSE_EXEC_UNICODE_URL_USER_INFO, *LPHSE_EXEC_UNICODE_URL_USER_INFO;
+
+typedef struct _HSE_EXEC_UNICODE_URL_INFO {
+  LPWSTR pszUrl;
+  LPSTR pszMethod;
+  LPSTR pszChildHeaders;
+  LPHSE_EXEC_UNICODE_URL_USER_INFO pUserInfo;
+  LPHSE_EXEC_URL_ENTITY_INFO pEntity;
+  DWORD dwExecUrlFlags;
+} HSE_EXEC_UNICODE_URL_INFO, *LPHSE_EXEC_UNICODE_URL_INFO;
 
 typedef struct _HSE_EXEC_URL_STATUS {
   USHORT uHttpStatusCode;

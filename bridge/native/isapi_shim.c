@@ -102,6 +102,14 @@ ISAPI_EXPORT size_t shim_strnlen(const char *s, size_t max) {
   return n;
 }
 
+/* Length in characters of a NUL-terminated UTF-16 string (WCHAR*), bounded. */
+ISAPI_EXPORT size_t shim_wcsnlen(const uint16_t *s, size_t max) {
+  size_t n = 0;
+  if (!s) return 0;
+  while (n < max && s[n]) n++;
+  return n;
+}
+
 /* Calls an extension's PFN_HSE_IO_COMPLETION with IIS's argument order (ecb, ctx, cbIO, dwError). */
 ISAPI_EXPORT void shim_complete(completion_fn fn, EXTENSION_CONTROL_BLOCK *ecb, PVOID ctx, DWORD cb_io, DWORD error) {
   fn(ecb, ctx, cb_io, error);
