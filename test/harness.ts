@@ -17,8 +17,10 @@ export const ROOT = path.resolve(__dirname, '..');
  */
 export const BRIDGE_MODE: 'native' | 'wine' = process.env.ISAPI_TEST_BRIDGE === 'wine' ? 'wine' : 'native';
 /** File extension of the sample libraries in this mode. */
-export const LIB_EXT = BRIDGE_MODE === 'wine' ? '.dll' : '.so';
-export const SAMPLES = path.join(ROOT, 'build', BRIDGE_MODE === 'wine' ? 'samples-win' : 'samples');
+/** Windows DLLs under Wine, and natively on Windows (the CI's windows-latest job). */
+const WINDOWS_BUILD = BRIDGE_MODE === 'wine' || process.platform === 'win32';
+export const LIB_EXT = WINDOWS_BUILD ? '.dll' : '.so';
+export const SAMPLES = path.join(ROOT, 'build', WINDOWS_BUILD ? 'samples-win' : 'samples');
 export const GATEWAY_CLI = path.join(ROOT, 'dist', 'gateway', 'cli.js');
 export const BRIDGE_CLI = path.join(ROOT, 'dist', 'bridge', 'cli.js');
 
