@@ -2,6 +2,8 @@
  * Why an upstream exchange failed, as classes with codes: the status the client gets
  * (502/503/504/413) depends on the class, not on parsing messages.
  */
+import { NODE_CONNECT_ERROR_CODES } from '../metrics/labels';
+
 export type TimeoutPhase = 'connect' | 'headers' | 'idle' | 'total';
 
 const TIMEOUT_CODES = {
@@ -43,17 +45,7 @@ export class BodyTooLargeError extends Error {
 }
 
 /** Node's connect-phase errors: the request certainly never reached the upstream. */
-export const CONNECT_ERROR_CODES: ReadonlySet<string> = new Set([
-  'ECONNREFUSED',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EHOSTDOWN',
-  'ENETDOWN',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EADDRNOTAVAIL',
-  TIMEOUT_CODES.connect,
-]);
+export const CONNECT_ERROR_CODES: ReadonlySet<string> = new Set([...NODE_CONNECT_ERROR_CODES, TIMEOUT_CODES.connect]);
 
 /** Errors a stale keep-alive socket produces when the upstream closed it under us. */
 export const STALE_SOCKET_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE']);

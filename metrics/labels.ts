@@ -177,8 +177,8 @@ export function ssfRequestLabel(name: string): SsfRequestLabel {
   return ssfNames.has(bare) ? (bare as SsfRequestLabel) : 'UNKNOWN';
 }
 
-const connectCodes: ReadonlySet<string> = new Set([
-  'ERR_UPSTREAM_CONNECT_TIMEOUT',
+/** Node's connect-phase error codes: the request never reached the upstream (the gateway retries on these too). */
+export const NODE_CONNECT_ERROR_CODES = [
   'ECONNREFUSED',
   'EHOSTUNREACH',
   'ENETUNREACH',
@@ -187,6 +187,11 @@ const connectCodes: ReadonlySet<string> = new Set([
   'ENOTFOUND',
   'EAI_AGAIN',
   'EADDRNOTAVAIL',
+] as const;
+
+const connectCodes: ReadonlySet<string> = new Set([
+  ...NODE_CONNECT_ERROR_CODES,
+  'ERR_UPSTREAM_CONNECT_TIMEOUT',
   'UND_ERR_CONNECT_TIMEOUT',
 ]);
 const timeoutCodes: ReadonlySet<string> = new Set([
