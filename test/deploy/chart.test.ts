@@ -4,7 +4,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import os from 'node:os';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { parseConfig } from '../../gateway/config';
 import {
   CHART,
   type K8sObject,
@@ -34,6 +36,7 @@ const MODES: Record<string, string[]> = {
   'same-pod-linux': [path.join(CI, 'same-pod-linux-values.yaml')],
   'linux-bridge': [path.join(CI, 'linux-bridge-values.yaml')],
   wine: [path.join(CI, 'wine-values.yaml')],
+  'same-pod-wine': [path.join(CI, 'same-pod-wine-values.yaml')],
   monitoring: [path.join(CI, 'monitoring-values.yaml')],
   hpa: [path.join(CI, 'hpa-values.yaml')],
   'external-bridge': [path.join(CI, 'external-bridge-values.yaml')],
@@ -165,7 +168,7 @@ describe('rendered objects', () => {
       expect(spec.securityContext.runAsNonRoot).toBe(true);
       expect(spec.securityContext.seccompProfile).toEqual({ type: 'RuntimeDefault' });
       expect(spec.securityContext.windowsOptions).toBeUndefined();
-      for (const c of spec.containers) {
+      for (const c of [...spec.containers, ...(spec.initContainers ?? [])]) {
         const sc = c.securityContext;
         expect([owner, c.name, sc?.readOnlyRootFilesystem, sc?.allowPrivilegeEscalation, sc?.capabilities?.drop]).toEqual([
           owner,
@@ -176,6 +179,8 @@ describe('rendered objects', () => {
         ]);
         expect(sc.runAsNonRoot).toBe(true);
         expect(sc.runAsUser).toBeGreaterThan(0);
+      }
+      for (const c of spec.containers) {
         // A read-only root needs somewhere to write temporary files.
         expect(c.volumeMounts.map((m: { mountPath: string }) => m.mountPath)).toContain('/tmp');
       }
@@ -326,20 +331,6 @@ describe('modes', () => {
     expect(one(rendered['linux-bridge'], 'Deployment', BRIDGE).spec.replicas).toBe(3);
   });
 
-  test('wine: DLL bridge on Linux nodes with the image override and a writable Wine prefix', () => {
-    const spec = one(rendered.wine, 'Deployment', BRIDGE).spec.template.spec;
-    expect(spec.os.name).toBe('linux');
-    expect(spec.nodeSelector).toEqual({ 'kubernetes.io/os': 'linux' });
-    const c = spec.containers[0];
-    expect(c.image).toBe('ghcr.io/example/isapi-bridge-wine:0.1.0-wine9');
-    expect(c.env).toEqual(
-      expect.arrayContaining([
-        { name: 'WINEPREFIX', value: '/tmp/wineprefix' },
-        { name: 'WINEDEBUG', value: '-all' },
-      ]),
-    );
-  });
-
   test('monitoring: ServiceMonitor scrapes the admin port; dashboard ConfigMap carries the sidecar label', () => {
     const docs = rendered.monitoring;
     const sm = one(docs, 'ServiceMonitor', FULL);
@@ -379,6 +370,207 @@ describe('modes', () => {
     expect(one(docs, 'ConfigMap', FULL).data['bridge.json']).toBeUndefined();
     const secret = one(docs, 'Secret', `${FULL}-transport`);
     expect(Buffer.from(secret.data['shared-secret'], 'base64').toString()).toBe('not-a-real-secret-ci-only');
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Wine bridge mode: what the Wine engineer specified for docker/bridge-wine.Dockerfile.
+
+const WINE_DOCKERFILE = fs.readFileSync(path.join(ROOT, 'docker', 'bridge-wine.Dockerfile'), 'utf8');
+/** WINEPREFIX as the image sets it: where its prefix was built. */
+const IMAGE_WINEPREFIX = /\bWINEPREFIX=(\S+)/.exec(WINE_DOCKERFILE)?.[1];
+const IMAGE_USER = /^USER (\d+)/m.exec(WINE_DOCKERFILE)?.[1];
+
+/** A Kubernetes memory quantity in MiB (the forms the chart uses). */
+function mebibytes(q: string | number): number {
+  const m = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(String(q));
+  if (!m) throw new Error(`unexpected quantity ${q}`);
+  const factor: Record<string, number> = { '': 1 / 2 ** 20, Ki: 1 / 1024, Mi: 1, Gi: 1024, Ti: 2 ** 20, k: 1e3 / 2 ** 20, M: 1e6 / 2 ** 20, G: 1e9 / 2 ** 20, T: 1e12 / 2 ** 20 };
+  return Number(m[1]) * factor[m[2] ?? ''];
+}
+
+type Container = K8sObject;
+const named = (list: Container[] | undefined, name: string): Container | undefined => (list ?? []).find((x) => x.name === name);
+const envOf = (c: Container): Record<string, string> => Object.fromEntries((c.env ?? []).map((e: { name: string; value: string }) => [e.name, e.value]));
+
+/** The pod hosting the bridge in a mode, and its bridge container. */
+function bridgePod(mode: string): { spec: K8sObject; bridge: Container } {
+  const docs = rendered[mode];
+  const deploy = find(docs, 'Deployment', BRIDGE)[0] ?? one(docs, 'Deployment', FULL);
+  const spec = deploy.spec.template.spec;
+  return { spec, bridge: named(spec.containers, 'bridge')! };
+}
+
+/** The volume behind a container's mount at exactly `mountPath`. */
+function volumeAt(spec: K8sObject, c: Container, mountPath: string): K8sObject | undefined {
+  const mount = (c.volumeMounts ?? []).find((m: { mountPath: string }) => m.mountPath === mountPath);
+  return mount && spec.volumes.find((v: { name: string }) => v.name === mount.name);
+}
+
+describe('Wine bridge', () => {
+  test('the Dockerfile facts the chart relies on are where the tests read them', () => {
+    expect(IMAGE_WINEPREFIX).toBe('/opt/wine/prefix');
+    expect(IMAGE_USER).toBe('1000');
+    expect(WINE_DOCKERFILE).toContain('EXPOSE 9000');
+  });
+
+  test.each(['wine', 'same-pod-wine'])('%s: isapi-bridge-wine on Linux nodes, uid 1000, no Windows fields', (mode) => {
+    const { spec, bridge } = bridgePod(mode);
+    expect(spec.os).toEqual({ name: 'linux' });
+    expect(spec.nodeSelector).toEqual({ 'kubernetes.io/os': 'linux' });
+    expect(spec.tolerations).toBeUndefined();
+    expect(spec.securityContext.windowsOptions).toBeUndefined();
+    expect(JSON.stringify(spec)).not.toMatch(/windows|ContainerUser|C:\\\\/i);
+    expect(bridge.image).toBe(
+      mode === 'wine' ? 'ghcr.io/example/isapi-bridge-wine:0.1.0-wine9' : 'ghcr.io/isapi-gateway/isapi-bridge-wine:0.1.0',
+    );
+    expect(bridge.securityContext.runAsUser).toBe(Number(IMAGE_USER));
+    expect(bridge.securityContext.readOnlyRootFilesystem).toBe(true);
+  });
+
+  test('wine: TCP port 9000 behind the bridge Service, with the Linux bridge\u2019s config and secret mounts', () => {
+    const { bridge } = bridgePod('wine');
+    const linux = bridgePod('linux-bridge').bridge;
+    expect(bridge.ports).toEqual([{ name: 'transport', containerPort: 9000, protocol: 'TCP' }]);
+    expect(one(rendered.wine, 'Service', BRIDGE).spec.ports).toEqual([{ name: 'transport', port: 9000, targetPort: 'transport', protocol: 'TCP' }]);
+    const mountsOf = (c: Container, names: string[]): unknown[] => c.volumeMounts.filter((m: { name: string }) => names.includes(m.name));
+    expect(mountsOf(bridge, ['config', 'transport-secret'])).toEqual(mountsOf(linux, ['config', 'transport-secret']));
+    expect(mountsOf(bridge, ['config', 'transport-secret'])).toHaveLength(2);
+    expect(bridge.args).toEqual(linux.args);
+  });
+
+  test('wine: a startup probe allows at least 20 s before liveness applies', () => {
+    const { bridge } = bridgePod('wine');
+    const p = bridge.startupProbe;
+    expect(p.tcpSocket).toEqual({ port: 'transport' });
+    expect(p.initialDelaySeconds + p.periodSeconds * p.failureThreshold).toBeGreaterThanOrEqual(20);
+    expect(bridge.livenessProbe.tcpSocket).toEqual({ port: 'transport' });
+    expect(bridge.readinessProbe.tcpSocket).toEqual({ port: 'transport' });
+  });
+
+  test.each(['wine', 'same-pod-wine'])('%s: about 200 MiB more memory than the Linux bridge (idle Wine node.exe ~170 MB)', (mode) => {
+    const wine = bridgePod(mode).bridge.resources;
+    const linux = bridgePod('linux-bridge').bridge.resources;
+    for (const kind of ['requests', 'limits'] as const) {
+      const extra = mebibytes(wine[kind].memory) - mebibytes(linux[kind].memory);
+      expect([kind, extra >= (170 * 1e6) / 2 ** 20 && extra <= 256]).toEqual([kind, true]);
+    }
+    expect(wine.requests.cpu).toBe(linux.requests.cpu);
+    // The copied prefix lives on node disk: the scheduler should know.
+    expect(mebibytes(wine.requests['ephemeral-storage'])).toBeGreaterThanOrEqual(700);
+  });
+
+  test.each(['wine', 'same-pod-wine'])('%s: read-only root, /tmp and a copy of the image\u2019s prefix on emptyDirs', (mode) => {
+    const { spec, bridge } = bridgePod(mode);
+    const env = envOf(bridge);
+    expect(volumeAt(spec, bridge, '/tmp')?.emptyDir).toEqual({});
+    // WINEPREFIX is a subdirectory of an emptyDir, not its root: the root of an
+    // emptyDir belongs to root and Wine refuses a prefix it does not own.
+    const prefix = env.WINEPREFIX;
+    expect(prefix).toBe('/opt/wine/writable/prefix');
+    const stateMount = bridge.volumeMounts.find((m: { mountPath: string }) => prefix.startsWith(`${m.mountPath}/`));
+    expect(stateMount).toBeDefined();
+    expect(stateMount.readOnly ?? false).toBe(false);
+    const stateVolume = spec.volumes.find((v: { name: string }) => v.name === stateMount.name);
+    expect(stateVolume.emptyDir).toEqual({ sizeLimit: '2Gi' });
+    // The image's own prefix path is not hidden by a mount.
+    expect(bridge.volumeMounts.map((m: { mountPath: string }) => m.mountPath)).not.toContain(IMAGE_WINEPREFIX);
+    expect(env.HOME).toBe('/tmp');
+    expect(env.WINEDEBUG).toBe('-all');
+
+    // The init container fills it from the image, as the same user, before the bridge starts.
+    expect(spec.initContainers.map((c: Container) => c.name)).toEqual(['wine-prefix']);
+    const init = spec.initContainers[0];
+    expect(init.image).toBe(bridge.image);
+    expect(init.securityContext).toEqual(bridge.securityContext);
+    expect(envOf(init)).toEqual({ IMAGE_WINEPREFIX, WINEPREFIX: prefix });
+    expect(init.command).toEqual(['/bin/sh', '-ec', 'rm -rf "$WINEPREFIX" && cp -a "$IMAGE_WINEPREFIX" "$WINEPREFIX"']);
+    expect(init.volumeMounts).toEqual([{ name: stateMount.name, mountPath: stateMount.mountPath }]);
+  });
+
+  test('wine: the gateway config names the bridge Service as a remote bridge, with the secret', () => {
+    const docs = rendered.wine;
+    const config = parseYaml(one(docs, 'ConfigMap', FULL).data['gateway.yaml']);
+    expect(config.bridges).toEqual({
+      default: {
+        mode: 'remote',
+        address: `tcp://${BRIDGE}.${NAMESPACE}.svc.cluster.local:9000`,
+        secretFile: '/etc/isapi-gateway/secret/shared-secret',
+      },
+    });
+    expect(config.apps.map((a: { library: string; bridge: string }) => [a.library, a.bridge])).toEqual([['/opt/isapi/samples/hello.dll', 'default']]);
+    const gwSpec = one(docs, 'Deployment', FULL).spec.template.spec;
+    expect(gwSpec.initContainers).toBeUndefined();
+    expect(named(gwSpec.containers, 'bridge')).toBeUndefined();
+    const secret = one(docs, 'Secret', `${FULL}-transport`);
+    expect(secret.data['shared-secret']).toBeDefined();
+  });
+
+  test('same-pod-wine: Linux gateway + Wine container over loopback TCP with the secret (no unix socket)', () => {
+    const docs = rendered['same-pod-wine'];
+    expect(find(docs, 'Deployment').map((d) => d.metadata.name)).toEqual([FULL]);
+    expect(find(docs, 'Service', BRIDGE)).toEqual([]);
+    const spec = one(docs, 'Deployment', FULL).spec.template.spec;
+    expect(spec.containers.map((c: Container) => c.name)).toEqual(['gateway', 'bridge']);
+    const [gateway, bridge] = spec.containers;
+    expect(gateway.image).toBe('ghcr.io/isapi-gateway/isapi-gateway:0.1.0');
+    expect(bridge.args.slice(0, 2)).toEqual(['--listen', 'tcp://127.0.0.1:9000']);
+    expect(spec.volumes.map((v: { name: string }) => v.name)).not.toContain('bridge-socket');
+    const config = parseYaml(one(docs, 'ConfigMap', FULL).data['gateway.yaml']);
+    expect(config.bridges).toEqual({
+      default: { mode: 'remote', address: 'tcp://127.0.0.1:9000', secretFile: '/etc/isapi-gateway/secret/shared-secret' },
+    });
+    // runtime: wine is for a bridge the gateway spawns itself (mode local); this one is its own container.
+    expect(config.bridges.default.runtime).toBeUndefined();
+    expect(envOf(gateway).ISAPI_BRIDGE_RUNTIME).toBeUndefined();
+    expect(one(docs, 'Secret', `${FULL}-transport`).data['shared-secret']).toBeDefined();
+  });
+
+  test.each(Object.keys(MODES))('%s: the gateway\u2019s own config parser accepts the rendered gateway.yaml', (mode) => {
+    const config = parseYaml(one(rendered[mode], 'ConfigMap', FULL).data['gateway.yaml']);
+    // The mounted secret file does not exist here: point at a stand-in with the same content shape.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'isapi-chart-config-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'shared-secret'), 'not-a-real-secret');
+      for (const b of Object.values(config.bridges) as Array<{ secretFile?: string }>) if (b.secretFile) b.secretFile = path.join(dir, 'shared-secret');
+      fs.writeFileSync(path.join(dir, 'gateway.yaml'), stringifyYaml(config));
+      const parsed = parseConfig(config, path.join(dir, 'gateway.yaml'), dir);
+      const bridge = parsed.bridges.find((b) => b.name === 'default')!;
+      expect(bridge.mode).toBe('remote');
+      expect(bridge.runtime).toBeUndefined();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('readOnlyRootFilesystem false: no copy, the image\u2019s own prefix in the writable layer, /tmp still an emptyDir', () => {
+    const docs = renderChart(helmBin, MODES.wine, ['bridge.containerSecurityContext.readOnlyRootFilesystem=false']);
+    const spec = one(docs, 'Deployment', BRIDGE).spec.template.spec;
+    const bridge = named(spec.containers, 'bridge')!;
+    expect(spec.initContainers).toBeUndefined();
+    expect(spec.volumes.map((v: { name: string }) => v.name)).not.toContain('wine-prefix');
+    expect(envOf(bridge).WINEPREFIX).toBeUndefined();
+    expect(bridge.securityContext.readOnlyRootFilesystem).toBe(false);
+    expect(volumeAt(spec, bridge, '/tmp')?.emptyDir).toEqual({});
+    expect(docs.flatMap(validateObject)).toEqual([]);
+  });
+
+  test('prefixSizeLimit "" leaves the emptyDir unbounded', () => {
+    const spec = one(renderChart(helmBin, MODES.wine, ['bridge.wine.prefixSizeLimit=']), 'Deployment', BRIDGE).spec.template.spec;
+    expect(spec.volumes.find((v: { name: string }) => v.name === 'wine-prefix')).toEqual({ name: 'wine-prefix', emptyDir: {} });
+  });
+
+  test('a startup budget under 20 s is refused in Wine mode, with the reason', () => {
+    const wine = valuesArgs(MODES.wine);
+    expect(helmFails([...wine, '--set', 'bridge.startupProbe.failureThreshold=3'])).toContain(
+      'bridge.mode=wine: Windows node.exe under Wine needs up to 20 s to start',
+    );
+    expect(helmFails([...wine, '--set', 'bridge.startupProbe.enabled=false'])).toContain('liveness would apply after 0 s');
+    // Without a startup probe, a liveness delay of 20 s or more is enough; without liveness, nothing to protect.
+    expect(() => renderChart(helmBin, MODES.wine, ['bridge.startupProbe.enabled=false', 'bridge.livenessProbe.initialDelaySeconds=30'])).not.toThrow();
+    expect(() => renderChart(helmBin, MODES.wine, ['bridge.startupProbe.enabled=false', 'bridge.livenessProbe.enabled=false'])).not.toThrow();
+    // Native bridges keep whatever they are given.
+    expect(() => renderChart(helmBin, MODES['linux-bridge'], ['bridge.startupProbe.failureThreshold=1'])).not.toThrow();
   });
 });
 

@@ -15,6 +15,61 @@ both modes run the bridge with identical flags.
 {{- end -}}
 {{- end -}}
 
+{{/*
+Wine mode. Wine writes to its prefix (registry, user profile) and refuses a
+prefix directory it does not own ("... is not owned by you"). The image builds
+the prefix at build time (docker/bridge-wine.Dockerfile, WINEPREFIX), so with
+a read-only root filesystem an emptyDir mounted over it would hide it and, its
+root belonging to root, would be refused anyway. Instead the "wine-prefix" init
+container copies the built prefix into a subdirectory of an emptyDir, as the
+container user, and the bridge runs with WINEPREFIX pointing there. With
+readOnlyRootFilesystem false the image's own prefix is used and nothing is
+copied.
+*/}}
+{{- define "isapi-gateway.wine.copyPrefix" -}}
+{{- if and (eq .Values.bridge.mode "wine") .Values.bridge.containerSecurityContext.readOnlyRootFilesystem -}}true{{- end -}}
+{{- end -}}
+
+{{- define "isapi-gateway.wine.stateDir" -}}/opt/wine/writable{{- end -}}
+
+{{- define "isapi-gateway.wine.prefix" -}}{{ include "isapi-gateway.wine.stateDir" . }}/prefix{{- end -}}
+
+{{/* Wine mode has its own default resources: an idle Wine node.exe needs about 170 MB more. */}}
+{{- define "isapi-gateway.bridge.resources" -}}
+{{- $resources := ternary .Values.bridge.wine.resources .Values.bridge.resources (eq .Values.bridge.mode "wine") -}}
+{{- with $resources -}}
+resources:
+  {{- toYaml . | nindent 2 }}
+{{- end -}}
+{{- end -}}
+
+{{/* Init containers the bridge needs, for whichever pod hosts it. */}}
+{{- define "isapi-gateway.bridge.initContainers" -}}
+{{- if include "isapi-gateway.wine.copyPrefix" . -}}
+- name: wine-prefix
+  image: {{ include "isapi-gateway.bridge.image" . | quote }}
+  imagePullPolicy: {{ .Values.bridge.wine.image.pullPolicy }}
+  # Copies the prefix built into the image to the writable volume; rm first so
+  # a re-run (pod sandbox restart) starts from the image's prefix again.
+  command:
+    - /bin/sh
+    - -ec
+    - rm -rf "$WINEPREFIX" && cp -a "$IMAGE_WINEPREFIX" "$WINEPREFIX"
+  env:
+    - name: IMAGE_WINEPREFIX
+      value: {{ .Values.bridge.wine.imagePrefix | quote }}
+    - name: WINEPREFIX
+      value: {{ include "isapi-gateway.wine.prefix" . | quote }}
+  {{- include "isapi-gateway.bridge.resources" . | nindent 2 }}
+  {{- with include "isapi-gateway.containerSecurityContext" (dict "os" "linux" "component" .Values.bridge) }}
+  {{- . | nindent 2 }}
+  {{- end }}
+  volumeMounts:
+    - name: wine-prefix
+      mountPath: {{ include "isapi-gateway.wine.stateDir" . | quote }}
+{{- end -}}
+{{- end -}}
+
 {{- define "isapi-gateway.bridge.container" -}}
 {{- $root := . -}}
 {{- $os := include "isapi-gateway.bridge.os" . -}}
@@ -36,8 +91,10 @@ both modes run the bridge with identical flags.
     {{- toYaml $args | nindent 4 }}
   {{- $env := list -}}
   {{- if eq .Values.bridge.mode "wine" -}}
-  {{- /* The root filesystem is read-only: Wine's prefix lives on the /tmp emptyDir. */ -}}
-  {{- $env = append $env (dict "name" "WINEPREFIX" "value" "/tmp/wineprefix") -}}
+  {{- /* The writable copy of the image's prefix (isapi-gateway.wine.copyPrefix); /tmp holds wineserver's socket and the launcher's files. */ -}}
+  {{- if include "isapi-gateway.wine.copyPrefix" . -}}
+  {{- $env = append $env (dict "name" "WINEPREFIX" "value" (include "isapi-gateway.wine.prefix" .)) -}}
+  {{- end -}}
   {{- $env = append $env (dict "name" "HOME" "value" "/tmp") -}}
   {{- $env = append $env (dict "name" "WINEDEBUG" "value" .Values.bridge.wine.debug) -}}
   {{- end -}}
@@ -66,9 +123,8 @@ both modes run the bridge with identical flags.
     {{- include "isapi-gateway.probe" (dict "probe" .Values.bridge.readinessProbe "handler" $handler) | nindent 4 }}
   {{- end }}
   {{- end }}
-  {{- with .Values.bridge.resources }}
-  resources:
-    {{- toYaml . | nindent 4 }}
+  {{- with include "isapi-gateway.bridge.resources" . }}
+  {{- . | nindent 2 }}
   {{- end }}
   {{- with include "isapi-gateway.containerSecurityContext" (dict "os" $os "component" .Values.bridge) }}
   {{- . | nindent 2 }}
@@ -91,6 +147,10 @@ both modes run the bridge with identical flags.
     - name: bridge-tmp
       mountPath: /tmp
     {{- end }}
+    {{- if include "isapi-gateway.wine.copyPrefix" . }}
+    - name: wine-prefix
+      mountPath: {{ include "isapi-gateway.wine.stateDir" . | quote }}
+    {{- end }}
     {{- if include "isapi-gateway.bridge.unixSocket" . }}
     - name: bridge-socket
       mountPath: {{ include "isapi-gateway.socketDir" . }}
@@ -109,6 +169,14 @@ both modes run the bridge with identical flags.
 {{- if eq (include "isapi-gateway.bridge.os" .) "linux" }}
 - name: bridge-tmp
   emptyDir: {}
+{{- end }}
+{{- if include "isapi-gateway.wine.copyPrefix" . }}
+- name: wine-prefix
+  emptyDir:
+    {{- with .Values.bridge.wine.prefixSizeLimit }}
+    sizeLimit: {{ . | quote }}
+    {{- else }} {}
+    {{- end }}
 {{- end }}
 {{- with .Values.bridge.extraVolumes }}
 {{ toYaml . }}

@@ -115,12 +115,13 @@ imagePullSecrets:
 {{- end -}}
 
 {{/*
-Only a Linux same-pod pair can use a unix socket on a shared emptyDir. Node
-cannot use AF_UNIX on Windows and named pipes are not shared between the
-containers of a Windows pod, so everything else goes over TCP.
+Only a native Linux same-pod pair can use a unix socket on a shared emptyDir.
+Node cannot use AF_UNIX on Windows, nor Windows node.exe under Wine (the Wine
+launcher refuses unix: listen addresses), and named pipes are not shared
+between the containers of a Windows pod, so everything else goes over TCP.
 */}}
 {{- define "isapi-gateway.bridge.unixSocket" -}}
-{{- if and (include "isapi-gateway.bridge.samePod" .) (eq (include "isapi-gateway.bridge.os" .) "linux") -}}true{{- end -}}
+{{- if and (include "isapi-gateway.bridge.samePod" .) (eq (include "isapi-gateway.bridge.os" .) "linux") (eq .Values.bridge.mode "native") -}}true{{- end -}}
 {{- end -}}
 
 {{- define "isapi-gateway.bridge.usesTcp" -}}
@@ -254,6 +255,13 @@ left to fail at scheduling time on a cluster.
 {{- $bridgeOs := include "isapi-gateway.bridge.os" . -}}
 {{- if and (eq .Values.bridge.mode "wine") (eq .Values.bridge.os "windows") -}}
 {{- fail "bridge.mode=wine runs Windows DLLs under Wine on Linux nodes: set bridge.os=linux (a Windows bridge loads DLLs natively with bridge.mode=native)." -}}
+{{- end -}}
+{{- if and (eq .Values.bridge.mode "wine") (include "isapi-gateway.bridge.separate" .) .Values.bridge.livenessProbe.enabled -}}
+{{- $p := .Values.bridge.startupProbe -}}
+{{- $budget := ternary (add $p.initialDelaySeconds (mul $p.periodSeconds $p.failureThreshold)) .Values.bridge.livenessProbe.initialDelaySeconds $p.enabled -}}
+{{- if lt (int $budget) 20 -}}
+{{- fail (printf "bridge.mode=wine: Windows node.exe under Wine needs up to 20 s to start (wineserver, prefix), but liveness would apply after %d s. Give bridge.startupProbe at least 20 s (initialDelaySeconds + periodSeconds * failureThreshold), or disable bridge.livenessProbe." (int $budget)) -}}
+{{- end -}}
 {{- end -}}
 {{- if and (include "isapi-gateway.bridge.samePod" .) (ne .Values.gateway.os $bridgeOs) -}}
 {{- fail (printf "bridge.placement=same-pod puts the gateway and the bridge in one pod, but gateway.os=%s and the bridge runs on %s nodes: Kubernetes can never run Linux and Windows containers in the same pod. Use bridge.placement=separate (the gateway reaches the bridge over TCP with a shared secret), or run both on the same OS." .Values.gateway.os $bridgeOs) -}}
