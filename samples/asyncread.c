@@ -38,31 +38,10 @@
 #include <string.h>
 
 #include "isapi.h"
+#include "common/portable.h" /* start_thread, counter_t, counter_wait_zero */
 #include "common/query.h"
 
-#ifdef _WIN32
-/* <windows.h> (via isapi.h) has CreateThread, Sleep and the Interlocked functions. */
-#else
-#include <pthread.h>
-#include <time.h>
-#endif
-
 #define AR_BUFFER_SIZE 65536
-
-#ifdef _WIN32
-typedef volatile LONG counter_t;
-#else
-typedef long counter_t;
-#endif
-
-/* Atomically adds n to *p and returns the new value. */
-static long counter_add(counter_t *p, long n) {
-#ifdef _WIN32
-  return (long)InterlockedExchangeAdd(p, (LONG)n) + n;
-#else
-  return __atomic_add_fetch(p, n, __ATOMIC_SEQ_CST);
-#endif
-}
 
 /* Requests that may still run code of this library (see TerminateExtension). */
 static counter_t active_requests = 0;
@@ -81,18 +60,6 @@ ISAPI_EXPORT BOOL WINAPI GetExtensionVersion(HSE_VERSION_INFO *pVer) {
   pVer->dwExtensionVersion = HSE_VERSION;
   snprintf(pVer->lpszExtensionDesc, sizeof pVer->lpszExtensionDesc, "%s", "asyncread sample");
   return TRUE;
-}
-
-static void sleep_ms(unsigned long ms) {
-#ifdef _WIN32
-  Sleep((DWORD)ms);
-#else
-  struct timespec ts;
-  ts.tv_sec = (time_t)(ms / 1000);
-  ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-  while (nanosleep(&ts, &ts) != 0) { /* interrupted by a signal: sleep the rest */
-  }
-#endif
 }
 
 /* FNV-1a, 32 bit: hash = (hash ^ byte) * 16777619, starting at 2166136261. */
@@ -175,37 +142,11 @@ static VOID WINAPI on_read_done(EXTENSION_CONTROL_BLOCK *ecb, PVOID context, DWO
 }
 
 /* thread=1: the first read comes from a thread of ours. */
-#ifdef _WIN32
-static DWORD WINAPI first_read_thread(LPVOID arg) {
-#else
-static void *first_read_thread(void *arg) {
-#endif
+THREAD_PROC(first_read_thread, arg) {
   struct request *req = (struct request *)arg;
   DWORD err = 0;
   if (!issue_read(req, &err)) finish(req, err);
-#ifdef _WIN32
-  return 0;
-#else
-  return NULL;
-#endif
-}
-
-static int start_thread(struct request *req) {
-#ifdef _WIN32
-  HANDLE h = CreateThread(NULL, 0, first_read_thread, req, 0, NULL);
-  if (h == NULL) return 0;
-  CloseHandle(h);
-  return 1;
-#else
-  pthread_t tid;
-  pthread_attr_t attr;
-  int ok;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  ok = pthread_create(&tid, &attr, first_read_thread, req) == 0;
-  pthread_attr_destroy(&attr);
-  return ok;
-#endif
+  THREAD_RETURN;
 }
 
 ISAPI_EXPORT DWORD WINAPI HttpExtensionProc(EXTENSION_CONTROL_BLOCK *ecb) {
@@ -234,7 +175,7 @@ ISAPI_EXPORT DWORD WINAPI HttpExtensionProc(EXTENSION_CONTROL_BLOCK *ecb) {
    *    once more: the completion then reports 0 bytes, the end of the body.
    */
   if (query_is(ecb->lpszQueryString, "thread", "1")) {
-    if (start_thread(req)) return HSE_STATUS_PENDING; /* the thread owns req now */
+    if (start_thread(first_read_thread, req)) return HSE_STATUS_PENDING; /* the thread owns req now */
     err = ERROR_NOT_ENOUGH_MEMORY;
   } else if (issue_read(req, &err)) {
     return HSE_STATUS_PENDING; /* the completion owns req now: do not touch it */
@@ -250,12 +191,7 @@ ISAPI_EXPORT DWORD WINAPI HttpExtensionProc(EXTENSION_CONTROL_BLOCK *ecb) {
 
 /* Completions run code of this library until just after DONE_WITH_SESSION. */
 ISAPI_EXPORT BOOL WINAPI TerminateExtension(DWORD dwFlags) {
-  int waited_ms = 0;
   (void)dwFlags;
-  while (counter_add(&active_requests, 0) > 0 && waited_ms < 5000) {
-    sleep_ms(10);
-    waited_ms += 10;
-  }
-  sleep_ms(10);
+  counter_wait_zero(&active_requests, 5000); /* at most about 5 s */
   return TRUE;
 }

@@ -60,23 +60,8 @@
 #include <string.h>
 
 #include "isapi.h"
+#include "common/portable.h" /* sleep_ms, threads, counter_t, THREAD_LOCAL */
 #include "common/query.h"
-
-#ifdef _WIN32
-/* <windows.h> (via isapi.h) has CreateThread, Sleep and the Interlocked functions. */
-static unsigned long thread_id(void) { return (unsigned long)GetCurrentThreadId(); }
-#else
-#include <pthread.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
-static unsigned long thread_id(void) { return (unsigned long)syscall(SYS_gettid); }
-#endif
-#ifdef _MSC_VER
-#define THREAD_LOCAL __declspec(thread)
-#else
-#define THREAD_LOCAL __thread /* gcc and mingw-w64 */
-#endif
 
 /*
  * Set while this thread is inside an async WriteClient: a completion that finds
@@ -88,22 +73,6 @@ static THREAD_LOCAL int inside_write_client;
 #define AW_MAX_COUNT 100000UL
 #define AW_DEFAULT_SIZE 4096UL
 #define AW_MAX_SIZE (1024UL * 1024UL)
-
-/* A counter shared between threads (mode=second, and unload bookkeeping). */
-#ifdef _WIN32
-typedef volatile LONG counter_t;
-#else
-typedef long counter_t;
-#endif
-
-/* Atomically adds n to *p and returns the new value. */
-static long counter_add(counter_t *p, long n) {
-#ifdef _WIN32
-  return (long)InterlockedExchangeAdd(p, (LONG)n) + n;
-#else
-  return __atomic_add_fetch(p, n, __ATOMIC_SEQ_CST);
-#endif
-}
 
 /* Requests that may still run code of this library (see TerminateExtension). */
 static counter_t active_requests = 0;
@@ -137,45 +106,6 @@ ISAPI_EXPORT BOOL WINAPI GetExtensionVersion(HSE_VERSION_INFO *pVer) {
   snprintf(pVer->lpszExtensionDesc, sizeof pVer->lpszExtensionDesc, "%s", "asyncwrite sample");
   return TRUE;
 }
-
-static void sleep_ms(unsigned long ms) {
-#ifdef _WIN32
-  Sleep((DWORD)ms);
-#else
-  struct timespec ts;
-  ts.tv_sec = (time_t)(ms / 1000);
-  ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-  while (nanosleep(&ts, &ts) != 0) { /* interrupted by a signal: sleep the rest */
-  }
-#endif
-}
-
-/* Starts fn(arg) on a detached thread; returns 0 if no thread could be created. */
-#ifdef _WIN32
-typedef DWORD(WINAPI *thread_fn)(LPVOID);
-static int start_thread(thread_fn fn, void *arg) {
-  HANDLE h = CreateThread(NULL, 0, fn, arg, 0, NULL);
-  if (h == NULL) return 0;
-  CloseHandle(h); /* the thread keeps running; we just drop our handle */
-  return 1;
-}
-#define THREAD_PROC(name) static DWORD WINAPI name(LPVOID arg)
-#define THREAD_RETURN return 0
-#else
-typedef void *(*thread_fn)(void *);
-static int start_thread(thread_fn fn, void *arg) {
-  pthread_t tid;
-  pthread_attr_t attr;
-  int ok;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  ok = pthread_create(&tid, &attr, fn, arg) == 0;
-  pthread_attr_destroy(&attr);
-  return ok;
-}
-#define THREAD_PROC(name) static void *name(void *arg)
-#define THREAD_RETURN return NULL
-#endif
 
 static void free_request(struct request *req) {
   free(req->buffer);
@@ -309,7 +239,7 @@ static BOOL start_chain(struct request *req) {
 }
 
 /* thread=1: the first write comes from a thread of ours. */
-THREAD_PROC(chain_thread) {
+THREAD_PROC(chain_thread, arg) {
   struct request *req = (struct request *)arg;
   if (req->delay_ms > 0) sleep_ms(req->delay_ms);
   if (!start_chain(req)) finish(req); /* nothing under way: end the request here */
@@ -317,7 +247,7 @@ THREAD_PROC(chain_thread) {
 }
 
 /* mode=done-first: answer and end the session as soon as the thread runs. */
-THREAD_PROC(done_first_thread) {
+THREAD_PROC(done_first_thread, arg) {
   struct request *req = (struct request *)arg;
   EXTENSION_CONTROL_BLOCK *ecb = req->ecb;
   DWORD status = HSE_STATUS_SUCCESS;
@@ -462,12 +392,7 @@ no_thread:
  * unloaded. (mode=never requests are not counted: they never finish.)
  */
 ISAPI_EXPORT BOOL WINAPI TerminateExtension(DWORD dwFlags) {
-  int waited_ms = 0;
   (void)dwFlags;
-  while (counter_add(&active_requests, 0) > 0 && waited_ms < 5000) {
-    sleep_ms(10);
-    waited_ms += 10;
-  }
-  sleep_ms(10); /* let the last one return out of this library */
+  counter_wait_zero(&active_requests, 5000);
   return TRUE;
 }

@@ -59,11 +59,8 @@
 #include <string.h>
 
 #include "isapi.h"
+#include "common/portable.h" /* sleep_ms */
 #include "common/query.h"
-
-#ifndef _WIN32
-#include <time.h> /* nanosleep; Windows has Sleep() in <windows.h> */
-#endif
 
 #define TEXT_MAX 1024
 
@@ -95,18 +92,6 @@ ISAPI_EXPORT BOOL WINAPI GetExtensionVersion(HSE_VERSION_INFO *pVer) {
   pVer->dwExtensionVersion = HSE_VERSION;
   snprintf(pVer->lpszExtensionDesc, sizeof pVer->lpszExtensionDesc, "%s", "connstate sample");
   return TRUE;
-}
-
-static void sleep_ms(unsigned long ms) {
-#ifdef _WIN32
-  Sleep((DWORD)ms);
-#else
-  struct timespec ts;
-  ts.tv_sec = (time_t)(ms / 1000);
-  ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-  while (nanosleep(&ts, &ts) != 0) { /* interrupted by a signal: sleep the rest */
-  }
-#endif
 }
 
 /* Replaces control characters, so that query text cannot add header lines. */

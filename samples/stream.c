@@ -24,11 +24,8 @@
 #include <string.h>
 
 #include "isapi.h"
+#include "common/portable.h" /* sleep_ms */
 #include "common/query.h"
-
-#ifndef _WIN32
-#include <time.h> /* nanosleep; Windows has Sleep() in <windows.h> */
-#endif
 
 #define STREAM_DEFAULT_BYTES (1024UL * 1024UL)
 #define STREAM_DEFAULT_CHUNK 65536UL
@@ -39,18 +36,6 @@ ISAPI_EXPORT BOOL WINAPI GetExtensionVersion(HSE_VERSION_INFO *pVer) {
   pVer->dwExtensionVersion = HSE_VERSION;
   snprintf(pVer->lpszExtensionDesc, sizeof pVer->lpszExtensionDesc, "%s", "stream sample");
   return TRUE;
-}
-
-static void sleep_ms(unsigned long ms) {
-#ifdef _WIN32
-  Sleep((DWORD)ms);
-#else
-  struct timespec ts;
-  ts.tv_sec = (time_t)(ms / 1000);
-  ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-  while (nanosleep(&ts, &ts) != 0) { /* interrupted by a signal: sleep the rest */
-  }
-#endif
 }
 
 ISAPI_EXPORT DWORD WINAPI HttpExtensionProc(EXTENSION_CONTROL_BLOCK *ecb) {

@@ -46,54 +46,24 @@
 #include <string.h>
 
 #include "isapi.h"
+#include "common/portable.h" /* sleep_ms, start_thread, thread_id, counter_t */
 #include "common/query.h"
 
-#ifdef _WIN32
-/* <windows.h> (via isapi.h) has CreateThread and Sleep. */
-#else
-#include <pthread.h>
-#include <time.h>
-#endif
-
 /* Worker threads still running code of this library (see TerminateExtension). */
-#ifdef _WIN32
-static volatile LONG active_workers = 0;
-#define WORKERS_ADD(n) InterlockedExchangeAdd(&active_workers, (n))
-#define WORKERS_NOW() InterlockedCompareExchange(&active_workers, 0, 0)
-#else
-static long active_workers = 0;
-#define WORKERS_ADD(n) __atomic_add_fetch(&active_workers, (n), __ATOMIC_SEQ_CST)
-#define WORKERS_NOW() __atomic_load_n(&active_workers, __ATOMIC_SEQ_CST)
-#endif
+static counter_t active_workers = 0;
 
 /* Everything the worker thread needs; it frees this when done. */
 struct job {
   EXTENSION_CONTROL_BLOCK *ecb;
   unsigned long delay_ms;
   char main_results[512]; /* the "main-" lines, measured before the thread started */
-#ifdef _WIN32
-  DWORD main_thread;
-#else
-  pthread_t main_thread;
-#endif
+  unsigned long main_thread; /* thread_id() of the HttpExtensionProc thread */
 };
 
 ISAPI_EXPORT BOOL WINAPI GetExtensionVersion(HSE_VERSION_INFO *pVer) {
   pVer->dwExtensionVersion = HSE_VERSION;
   snprintf(pVer->lpszExtensionDesc, sizeof pVer->lpszExtensionDesc, "%s", "threaderr sample");
   return TRUE;
-}
-
-static void sleep_ms(unsigned long ms) {
-#ifdef _WIN32
-  Sleep((DWORD)ms);
-#else
-  struct timespec ts;
-  ts.tv_sec = (time_t)(ms / 1000);
-  ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-  while (nanosleep(&ts, &ts) != 0) { /* interrupted by a signal: sleep the rest */
-  }
-#endif
 }
 
 /*
@@ -142,11 +112,7 @@ static void finish_request(struct job *job) {
 
   if (job->delay_ms > 0) sleep_ms(job->delay_ms);
 
-#ifdef _WIN32
-  distinct = GetCurrentThreadId() != job->main_thread;
-#else
-  distinct = !pthread_equal(pthread_self(), job->main_thread);
-#endif
+  distinct = thread_id() != job->main_thread;
 
   snprintf(body, sizeof body, "%s", job->main_results);
   run_checks(ecb, "thread", body, sizeof body);
@@ -171,23 +137,14 @@ static void finish_request(struct job *job) {
   ecb->ServerSupportFunction(ecb->ConnID, HSE_REQ_DONE_WITH_SESSION, &status, NULL, NULL);
 }
 
-#ifdef _WIN32
-static DWORD WINAPI worker(LPVOID arg) {
+THREAD_PROC(worker, arg) {
   finish_request((struct job *)arg);
-  WORKERS_ADD(-1);
-  return 0;
+  counter_add(&active_workers, -1);
+  THREAD_RETURN;
 }
-#else
-static void *worker(void *arg) {
-  finish_request((struct job *)arg);
-  WORKERS_ADD(-1);
-  return NULL;
-}
-#endif
 
 ISAPI_EXPORT DWORD WINAPI HttpExtensionProc(EXTENSION_CONTROL_BLOCK *ecb) {
   struct job *job = (struct job *)calloc(1, sizeof *job);
-  int started;
 
   if (job == NULL) return HSE_STATUS_ERROR;
   job->ecb = ecb;
@@ -198,28 +155,10 @@ ISAPI_EXPORT DWORD WINAPI HttpExtensionProc(EXTENSION_CONTROL_BLOCK *ecb) {
   run_checks(ecb, "main", job->main_results, sizeof job->main_results);
 
   /* Start a detached thread: nobody waits for it, it ends the request itself. */
-  WORKERS_ADD(1);
-#ifdef _WIN32
-  job->main_thread = GetCurrentThreadId();
-  {
-    HANDLE h = CreateThread(NULL, 0, worker, job, 0, NULL);
-    started = (h != NULL);
-    if (started) CloseHandle(h); /* the thread keeps running; we just drop our handle */
-  }
-#else
-  job->main_thread = pthread_self();
-  {
-    pthread_t tid;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    started = (pthread_create(&tid, &attr, worker, job) == 0);
-    pthread_attr_destroy(&attr);
-  }
-#endif
-
-  if (!started) {
-    WORKERS_ADD(-1);
+  counter_add(&active_workers, 1);
+  job->main_thread = thread_id();
+  if (!start_thread(worker, job)) {
+    counter_add(&active_workers, -1);
     free(job);
     snprintf(ecb->lpszLogData, HSE_LOG_BUFFER_LEN, "threaderr: could not start a thread");
     return HSE_STATUS_ERROR;
@@ -236,12 +175,7 @@ ISAPI_EXPORT DWORD WINAPI HttpExtensionProc(EXTENSION_CONTROL_BLOCK *ecb) {
  * 5 s) for the workers to leave before agreeing to be unloaded.
  */
 ISAPI_EXPORT BOOL WINAPI TerminateExtension(DWORD dwFlags) {
-  int waited_ms = 0;
   (void)dwFlags;
-  while (WORKERS_NOW() > 0 && waited_ms < 5000) {
-    sleep_ms(10);
-    waited_ms += 10;
-  }
-  sleep_ms(10); /* let the last worker return out of worker() */
+  counter_wait_zero(&active_workers, 5000);
   return TRUE;
 }

@@ -35,18 +35,13 @@
  * This is a test fixture: it sends any file the server process can read.
  * Never install it on a server that faces untrusted clients.
  */
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "isapi.h"
+#include "common/portable.h" /* open_file, close_file */
 #include "common/query.h"
-
-#ifndef _WIN32
-#include <fcntl.h>  /* open */
-#include <unistd.h> /* close */
-#endif
 
 static char vs_status[] = "200 OK";
 static char vs_headers[] = "Content-Type: text/plain\r\n\r\n";
@@ -64,32 +59,6 @@ ISAPI_EXPORT BOOL WINAPI GetExtensionVersion(HSE_VERSION_INFO *pVer) {
   pVer->dwExtensionVersion = HSE_VERSION;
   snprintf(pVer->lpszExtensionDesc, sizeof pVer->lpszExtensionDesc, "%s", "vectorsend sample");
   return TRUE;
-}
-
-/* Opens a file for reading; INVALID_HANDLE_VALUE (and *err) on failure. */
-static HANDLE open_file(const char *path, unsigned long *err) {
-#ifdef _WIN32
-  HANDLE h = CreateFileA(path, GENERIC_READ, FILE_SHARE_READ, NULL, OPEN_EXISTING,
-                         FILE_FLAG_SEQUENTIAL_SCAN | FILE_FLAG_OVERLAPPED, NULL);
-  if (h == INVALID_HANDLE_VALUE) *err = (unsigned long)GetLastError();
-  return h;
-#else
-  int fd = open(path, O_RDONLY);
-  if (fd < 0) {
-    *err = (unsigned long)errno; /* an errno value here, not a Win32 code */
-    return INVALID_HANDLE_VALUE;
-  }
-  return (HANDLE)(intptr_t)fd;
-#endif
-}
-
-static void close_file(HANDLE h) {
-  if (h == INVALID_HANDLE_VALUE) return;
-#ifdef _WIN32
-  CloseHandle(h);
-#else
-  close((int)(intptr_t)h);
-#endif
 }
 
 static void free_send(struct send *s) {
