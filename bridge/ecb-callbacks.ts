@@ -4,10 +4,10 @@
  * (bridge/native/isapi_shim.c) is what the extension actually calls; it adds the
  * `err` out-parameter and sets the caller thread's last error from it.
  */
-import fs from 'node:fs';
 import koffi from 'koffi';
 import { HSE_EXEC_URL, HSE_IO, HSE_REQ, HSE_STATUS, WIN32_ERROR, hseRequestName } from './abi/constants';
-import { CUSTOM_ERROR, EXEC_URL_INFO, HSE_URL_MAPEX_INFO, RESPONSE_VECTOR, SEND_HEADER_EX, TF_INFO, VECTOR_ELEMENT, sizeOf } from './abi/structs';
+import { CUSTOM_ERROR, EXEC_UNICODE_URL_INFO, EXEC_URL_INFO, HSE_URL_MAPEX_INFO, UNICODE_URL_MAPEX, RESPONSE_VECTOR, SEND_HEADER_EX, TF_INFO, VECTOR_ELEMENT, sizeOf } from './abi/structs';
+import { fileRef, fileSource, type FileRef } from './file-reader';
 import { CallFailure, assemble, type RequestContext } from './request-context';
 import { parseSendResponseHeader, redirectHead, type ParsedHead } from './response-head';
 import { mapUrlToPath, mapUrlToPathEx } from './server-variables';
@@ -28,6 +28,15 @@ type Ptr = bigint | null;
 export interface Shim {
   entries: readonly [bigint, bigint, bigint, bigint];
   strnlen(ptr: bigint, max: number): number;
+  /** Characters of a NUL-terminated UTF-16 (WCHAR) string. */
+  wcsnlen(ptr: bigint, max: number): number;
+}
+
+/** Reads a NUL-terminated WCHAR string of an extension (the UNICODE_ requests). */
+export function readWideString(shim: Shim, ptr: Ptr, max = 1 << 15): string | null {
+  if (!ptr) return null;
+  const n = shim.wcsnlen(ptr, max);
+  return n === 0 ? '' : Buffer.from(koffi.view(ptr, n * 2)).toString('utf16le');
 }
 
 /** Reads a NUL-terminated string of an extension as raw bytes (latin1 keeps every byte). */
@@ -76,19 +85,11 @@ const NOT_SUPPORTED: readonly number[] = [
   HSE_REQ.GET_CHANNEL_BINDING_TOKEN,
 ];
 
-/** A file HANDLE from an extension: on Windows a HANDLE, elsewhere a file descriptor cast to one. */
-function fileDescriptor(handle: bigint): number | undefined {
-  if (process.platform === 'win32') return undefined; // HANDLE -> fd needs the CRT; see docs/hse-requests.md.
-  const fd = Number(BigInt.asIntN(64, handle));
-  return fd >= 0 && fd < 2 ** 31 ? fd : undefined;
-}
-
-function fileSize(fd: number): number | undefined {
-  try {
-    return fs.fstatSync(fd).size;
-  } catch {
-    return undefined;
-  }
+/** A file HANDLE from an extension (a HANDLE on Windows, elsewhere a file descriptor cast to one) and its size. */
+function fileOf(handle: bigint): { file: FileRef; size: number } | undefined {
+  const file = fileRef(handle);
+  const size = file === undefined ? undefined : fileSource(file).size();
+  return file === undefined || size === undefined ? undefined : { file, size };
 }
 
 /** The marker completion for a synchronous TransmitFile / VectorSend: the caller waits instead. */
@@ -303,9 +304,9 @@ export class EcbCallbacks {
       const completion = pfn ? { fn: pfn, context: tf.readBigUInt64LE(TF_INFO.pContext) } : ctx.completion;
       const isAsync = (flags & HSE_IO.ASYNC) !== 0;
       if (isAsync && !completion) return new CallFailure(WIN32_ERROR.INVALID_PARAMETER);
-      const fd = fileDescriptor(tf.readBigUInt64LE(TF_INFO.hFile));
-      const size = fd === undefined ? undefined : fileSize(fd);
-      if (fd === undefined || size === undefined) return new CallFailure(WIN32_ERROR.INVALID_HANDLE);
+      const handle = fileOf(tf.readBigUInt64LE(TF_INFO.hFile));
+      if (!handle) return new CallFailure(WIN32_ERROR.INVALID_HANDLE);
+      const { file, size } = handle;
       const offset = tf.readUInt32LE(TF_INFO.Offset);
       if (offset > size) return new CallFailure(WIN32_ERROR.WSAEINVAL);
       const toWrite = tf.readUInt32LE(TF_INFO.BytesToWrite);
@@ -335,7 +336,7 @@ export class EcbCallbacks {
       if (op instanceof CallFailure) return op;
       const segments: OutputSegment[] = [];
       pushFrames(segments, ctx, prefix);
-      segments.push({ kind: 'file', fd, offset, length });
+      segments.push({ kind: 'file', file, offset, length });
       pushFrames(segments, ctx, tail);
       ctx.sendSegments(segments, op);
       if (isAsync) return undefined;
@@ -362,7 +363,7 @@ export class EcbCallbacks {
 
       // Validate every element before sending anything.
       const elements = count === 0 ? Buffer.alloc(0) : Buffer.from(koffi.view(array!, count * sizeOf.HSE_VECTOR_ELEMENT));
-      const plan: Array<{ memory: Buffer } | { fd: number; offset: number; length: number }> = [];
+      const plan: Array<{ memory: Buffer } | { file: FileRef; offset: number; length: number }> = [];
       for (let i = 0; i < count; i++) {
         const at = i * sizeOf.HSE_VECTOR_ELEMENT;
         const type = elements.readUInt32LE(at + VECTOR_ELEMENT.ElementType);
@@ -374,11 +375,11 @@ export class EcbCallbacks {
           if (!context || length === 0) return new CallFailure(WIN32_ERROR.INVALID_PARAMETER);
           plan.push({ memory: Buffer.from(new Uint8Array(koffi.view(context + BigInt(offset), length))) });
         } else if (type === 1) {
-          const fd = fileDescriptor(context);
-          const size = fd === undefined ? undefined : fileSize(fd);
-          if (fd === undefined || size === undefined) return new CallFailure(WIN32_ERROR.INVALID_HANDLE);
+          const handle = fileOf(context);
+          if (!handle) return new CallFailure(WIN32_ERROR.INVALID_HANDLE);
+          const { file, size } = handle;
           if (offset > size) return new CallFailure(WIN32_ERROR.WSAEINVAL);
-          plan.push({ fd, offset, length: length === 0 ? size - offset : Math.min(length, size - offset) });
+          plan.push({ file, offset, length: length === 0 ? size - offset : Math.min(length, size - offset) });
         } else {
           return new CallFailure(WIN32_ERROR.INVALID_PARAMETER);
         }
@@ -485,14 +486,7 @@ export class EcbCallbacks {
       const info = buf ? Buffer.from(koffi.view(buf, sizeOf.HSE_EXEC_URL_INFO)) : undefined;
       const ptr = (field: keyof typeof EXEC_URL_INFO): bigint => (info ? info.readBigUInt64LE(EXEC_URL_INFO[field]) : 0n);
       const flags = info ? info.readUInt32LE(EXEC_URL_INFO.dwExecUrlFlags) : 0;
-      let entity = Buffer.alloc(0);
-      const entityPtr = ptr('pEntity');
-      if (entityPtr) {
-        const e = Buffer.from(koffi.view(entityPtr, 16));
-        const n = e.readUInt32LE(0);
-        const data = e.readBigUInt64LE(8);
-        if (n > 0 && data) entity = Buffer.from(new Uint8Array(koffi.view(data, n)));
-      }
+      const entity = readEntity(ptr('pEntity'));
       const frame = encodeExecUrl(ctx.streamId, {
         url: readCString(shim, ptr('pszUrl'), 1 << 16) ?? '',
         method: readCString(shim, ptr('pszMethod'), 64) ?? '',
@@ -501,6 +495,63 @@ export class EcbCallbacks {
         entity,
       });
       return ctx.execUrl(frame, !(flags & HSE_EXEC_URL.NO_HEADERS));
+    });
+
+    // The same child request, with the URL as a WCHAR string (HSE_EXEC_UNICODE_URL_INFO has EXEC_URL_INFO's layout).
+    this.ssf.set(HSE_REQ.EXEC_UNICODE_URL, (ctx, buf) => {
+      if (!ctx.completion || !buf) return new CallFailure(WIN32_ERROR.INVALID_PARAMETER);
+      const info = Buffer.from(koffi.view(buf, sizeOf.HSE_EXEC_UNICODE_URL_INFO));
+      const url = readWideString(shim, info.readBigUInt64LE(EXEC_UNICODE_URL_INFO.pszUrl)) ?? '';
+      const flags = info.readUInt32LE(EXEC_UNICODE_URL_INFO.dwExecUrlFlags);
+      const frame = encodeExecUrl(ctx.streamId, {
+        // The gateway routes bytes: a Unicode URL travels percent-encoded as UTF-8, as a browser would send it.
+        url: url ? encodeURI(url) : '',
+        method: readCString(shim, info.readBigUInt64LE(EXEC_UNICODE_URL_INFO.pszMethod), 64) ?? '',
+        headers: readCString(shim, info.readBigUInt64LE(EXEC_UNICODE_URL_INFO.pszChildHeaders), 1 << 16) ?? '',
+        flags,
+        entity: readEntity(info.readBigUInt64LE(EXEC_UNICODE_URL_INFO.pEntity)),
+      });
+      return ctx.execUrl(frame, !(flags & HSE_EXEC_URL.NO_HEADERS));
+    });
+
+    // lpvBuffer holds the URL on input and the physical path on output, both WCHAR; sizes in bytes.
+    this.ssf.set(HSE_REQ.MAP_UNICODE_URL_TO_PATH, (ctx, buf, size) => {
+      if (!buf || !size) return new CallFailure(WIN32_ERROR.INVALID_PARAMETER);
+      const capacity = readDword(size);
+      const url = readWideString(shim, buf, Math.max(1, capacity >>> 1)) ?? '';
+      const path = Buffer.from(mapUrlToPath(url, ctx.app, ctx.variables.identity) + '\0', 'utf16le');
+      writeDword(size, path.length);
+      if (capacity < path.length) return new CallFailure(WIN32_ERROR.INSUFFICIENT_BUFFER);
+      new Uint8Array(koffi.view(buf, path.length)).set(path);
+      return undefined;
+    });
+
+    // HSE_UNICODE_URL_MAPEX_INFO: WCHAR lpszPath[MAX_PATH], then dwFlags, cchMatchingPath, cchMatchingURL.
+    this.ssf.set(HSE_REQ.MAP_UNICODE_URL_TO_PATH_EX, (ctx, buf, _size, type) => {
+      if (!buf || !type) return new CallFailure(WIN32_ERROR.INVALID_PARAMETER);
+      const url = readWideString(shim, buf) ?? '';
+      const mapping = mapUrlToPathEx(url, ctx.app, ctx.variables.identity);
+      const path = Buffer.from(mapping.path, 'utf16le');
+      if (path.length + 2 > UNICODE_URL_MAPEX.dwFlags) return new CallFailure(WIN32_ERROR.INSUFFICIENT_BUFFER);
+      const out = Buffer.alloc(sizeOf.HSE_UNICODE_URL_MAPEX_INFO);
+      out.set(path, UNICODE_URL_MAPEX.lpszPath);
+      out.writeUInt32LE(mapping.flags, UNICODE_URL_MAPEX.dwFlags);
+      out.writeUInt32LE(mapping.cchMatchingPath, UNICODE_URL_MAPEX.cchMatchingPath);
+      out.writeUInt32LE(mapping.cchMatchingURL, UNICODE_URL_MAPEX.cchMatchingURL);
+      new Uint8Array(koffi.view(type, out.length)).set(out);
+      return undefined;
+    });
+
+    // Canonicalises the URL in place: %XX decoded, "\\" as "/", "." and ".." resolved; climbing above "/" fails.
+    this.ssf.set(HSE_REQ.NORMALIZE_URL, (_ctx, buf) => {
+      const url = readCString(shim, buf, 1 << 16);
+      if (url === null) return new CallFailure(WIN32_ERROR.INVALID_PARAMETER);
+      const normal = normalizeUrl(url);
+      if (normal === undefined) return new CallFailure(WIN32_ERROR.INVALID_PARAMETER);
+      const bytes = Buffer.from(normal + '\0', 'latin1');
+      // Normalising never lengthens a URL, so it fits where the original was.
+      new Uint8Array(koffi.view(buf!, bytes.length)).set(bytes);
+      return undefined;
     });
 
     this.ssf.set(HSE_REQ.GET_EXEC_URL_STATUS, (ctx, buf) => {
@@ -533,6 +584,31 @@ export class EcbCallbacks {
   static requestName(code: number): string {
     return hseRequestName(code);
   }
+}
+
+/** HSE_EXEC_URL_ENTITY_INFO { DWORD cbAvailable; LPVOID lpbData; }: the child's request body. */
+function readEntity(ptr: bigint): Buffer {
+  if (!ptr) return Buffer.alloc(0);
+  const e = Buffer.from(koffi.view(ptr, 16));
+  const n = e.readUInt32LE(0);
+  const data = e.readBigUInt64LE(8);
+  return n > 0 && data ? Buffer.from(new Uint8Array(koffi.view(data, n))) : Buffer.alloc(0);
+}
+
+/** HSE_REQ_NORMALIZE_URL: the canonical form of a URL path, or undefined if it climbs above the root. */
+export function normalizeUrl(url: string): string | undefined {
+  const q = url.indexOf('?');
+  const pathPart = (q < 0 ? url : url.slice(0, q)).replace(/%([0-9a-fA-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
+  const out: string[] = [];
+  for (const seg of pathPart.replace(/\\/g, '/').split('/')) {
+    if (seg === '' || seg === '.') continue;
+    if (seg === '..') {
+      if (out.length === 0) return undefined;
+      out.pop();
+    } else out.push(seg);
+  }
+  const trailing = /[/\\]$/.test(pathPart) && out.length > 0 ? '/' : '';
+  return '/' + out.join('/') + trailing + (q < 0 ? '' : url.slice(q));
 }
 
 /** Appends `data` (with the held head in front of it, if any) as ready-made frames. */

@@ -1,14 +1,14 @@
 /**
  * Puts one request's output on its gateway socket in the order the extension
  * produced it: frames from WriteClient, and the segments of TransmitFile /
- * VectorSend, whose file ranges are read here (libuv's thread pool) and sent as
+ * VectorSend, whose file ranges are read here (file-reader.ts: libuv's thread pool) and sent as
  * RESPONSE_BODY frames with socket backpressure, so a 4 GiB file to a slow
  * client keeps memory flat. Tells the extension thread when an asynchronous
  * operation's bytes have gone.
  */
-import fs from 'node:fs';
 import type net from 'node:net';
 import { WIN32_ERROR } from './abi/constants';
+import { FileReadError, fileSource, type FileRef } from './file-reader';
 import type { OutputSegment } from './thread-messages';
 import { FRAME_HEADER_SIZE, FrameType } from './wire';
 
@@ -24,10 +24,6 @@ export interface WriterEvents {
   ioDone(op: number, bytes: number, error: number): void;
   /** The RESPONSE_END frame has been handed to the socket. */
   ended(): void;
-}
-
-function read(fd: number, buf: Buffer, at: number, length: number, position: number): Promise<number> {
-  return new Promise((resolve, reject) => fs.read(fd, buf, at, length, position, (err, n) => (err ? reject(err) : resolve(n))));
 }
 
 export class ResponseWriter {
@@ -87,33 +83,40 @@ export class ResponseWriter {
           await this.write(Buffer.from(seg.bytes.buffer, seg.bytes.byteOffset, seg.bytes.byteLength));
           sent += seg.payloadBytes;
         } else {
-          sent += await this.sendFile(seg.fd, seg.offset, seg.length);
+          await this.sendFile(seg.file, seg.offset, seg.length, (n) => (sent += n));
         }
       }
       this.events.ioDone(item.op, sent, 0);
-    } catch {
-      this.events.ioDone(item.op, sent, WIN32_ERROR.NETNAME_DELETED);
+    } catch (err) {
+      // A file that cannot be read fails the operation with its error; the connection stays usable.
+      this.events.ioDone(item.op, sent, err instanceof FileReadError ? err.code : WIN32_ERROR.NETNAME_DELETED);
     }
   }
 
-  private async sendFile(fd: number, offset: number, length: number): Promise<number> {
-    let sent = 0;
-    while (sent < length) {
-      if (this.socket.destroyed) throw new Error('gateway connection closed');
-      const want = Math.min(FILE_CHUNK, length - sent);
-      // Header and data in one buffer: one write, and the buffer belongs to the socket afterwards.
-      const buf = Buffer.allocUnsafeSlow(FRAME_HEADER_SIZE + want);
-      const n = await read(fd, buf, FRAME_HEADER_SIZE, want, offset + sent);
-      if (n === 0) break; // The file shrank under us: send what there was.
-      buf[0] = FrameType.RESPONSE_BODY;
-      buf[1] = 0;
-      buf.writeUInt16LE(0, 2);
-      buf.writeUInt32LE(this.streamId, 4);
-      buf.writeUInt32LE(n, 8);
-      await this.write(buf.subarray(0, FRAME_HEADER_SIZE + n));
-      sent += n;
+  /** Sends a file range; `progress` counts the body bytes as they go (also when a later read fails). */
+  private async sendFile(file: FileRef, offset: number, length: number, progress: (bytes: number) => void): Promise<void> {
+    const source = fileSource(file);
+    try {
+      let sent = 0;
+      while (sent < length) {
+        if (this.socket.destroyed) throw new Error('gateway connection closed');
+        const want = Math.min(FILE_CHUNK, length - sent);
+        // Header and data in one buffer: one write, and the buffer belongs to the socket afterwards.
+        const buf = Buffer.allocUnsafeSlow(FRAME_HEADER_SIZE + want);
+        const n = await source.read(buf, FRAME_HEADER_SIZE, want, offset + sent);
+        if (n === 0) break; // The file shrank under us: send what there was.
+        buf[0] = FrameType.RESPONSE_BODY;
+        buf[1] = 0;
+        buf.writeUInt16LE(0, 2);
+        buf.writeUInt32LE(this.streamId, 4);
+        buf.writeUInt32LE(n, 8);
+        await this.write(buf.subarray(0, FRAME_HEADER_SIZE + n));
+        sent += n;
+        progress(n);
+      }
+    } finally {
+      source.close(); // Only what reading allocated: the extension owns the handle.
     }
-    return sent;
   }
 
   /** Resolves when the socket can take more (backpressure), rejects if it closes first. */

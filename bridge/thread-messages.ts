@@ -6,6 +6,7 @@
  * encode whole wire frames and hand over the bytes, so the thread that owns
  * every socket does as little per request as possible.
  */
+import type { FileRef } from './file-reader';
 import type { StatsBatch } from './live-metrics';
 import type { AppSettings } from './request-info';
 
@@ -76,7 +77,10 @@ export type WorkerToMain =
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
-/** Part of a TransmitFile or VectorSend: ready-made frames, or a file range sent as RESPONSE_BODY frames. */
+/**
+ * Part of a TransmitFile or VectorSend: ready-made frames, or a file range sent as
+ * RESPONSE_BODY frames (`file`: a file descriptor, or a Windows HANDLE; see file-reader.ts).
+ */
 export type OutputSegment =
   | { kind: 'frames'; bytes: Uint8Array; payloadBytes: number }
-  | { kind: 'file'; fd: number; offset: number; length: number };
+  | { kind: 'file'; file: FileRef; offset: number; length: number };

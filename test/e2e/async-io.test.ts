@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { AccessLine, RunningGateway, request, rssBytes, sample, startGateway, tempDir, writeConfig } from '../harness';
+import { AccessLine, BRIDGE_MODE, RunningGateway, bridgePath, request, rssBytes, sample, startGateway, tempDir, writeConfig } from '../harness';
 
 let gw: RunningGateway;
 let dir: string;
@@ -23,12 +23,17 @@ beforeAll(async () => {
   mediumBytes = Buffer.alloc(3 * 1024 * 1024 + 17);
   for (let i = 0; i < mediumBytes.length; i++) mediumBytes[i] = (i * 31 + 7) & 0xff;
   fs.writeFileSync(medium, mediumBytes);
+  // The load test gets its own copy of asyncwrite (its own module) with the default pendingTimeoutMs:
+  // 1500 ms (for the "never" test) can pass for a busy request on a loaded machine, mostly under Wine.
+  const asyncwriteLoad = path.join(dir, path.basename(sample('asyncwrite')).replace('asyncwrite', 'asyncwrite-load'));
+  fs.copyFileSync(sample('asyncwrite'), asyncwriteLoad);
   gw = await startGateway([
     '--config',
     writeConfig({
       bridges: { default: { workers: 4 } },
       apps: [
         { name: 'asyncwrite', mount: '/scripts/asyncwrite.dll', library: sample('asyncwrite'), pendingTimeoutMs: 1500 },
+        { name: 'asyncwrite-load', mount: '/scripts/asyncwrite-load.dll', library: asyncwriteLoad },
         { name: 'transmitfile', mount: '/scripts/transmitfile.dll', library: sample('transmitfile') },
         { name: 'asyncread', mount: '/scripts/asyncread.dll', library: sample('asyncread') },
         { name: 'vectorsend', mount: '/scripts/vectorsend.dll', library: sample('vectorsend') },
@@ -42,6 +47,11 @@ beforeAll(async () => {
 afterAll(async () => {
   await gw?.stop();
 });
+
+/** A file for the path= parameter of the samples, as the extension opens it (Z:\... under Wine). */
+function fileArg(p: string): string {
+  return encodeURIComponent(bridgePath(p));
+}
 
 /** A request and its access-log line, matched by a unique marker in the query (IIS logs cs-uri-query too). */
 async function get(url: string, opts: Parameters<typeof request>[1] = {}): Promise<{ r: Awaited<ReturnType<typeof request>>; log: AccessLine }> {
@@ -68,10 +78,14 @@ describe('asynchronous WriteClient', () => {
     const m = /^inline=(\d+) ctid=(\d+)$/.exec(String(log.appendLog));
     expect(m).not.toBeNull();
     expect(m![1]).toBe('0');
-    const [bridgePid] = gw.bridgePids();
-    // The bridge's main thread has the process id as its thread id: completions are elsewhere.
-    expect(Number(m![2])).not.toBe(bridgePid);
-    expect(fs.existsSync(`/proc/${bridgePid}/task/${m![2]}`)).toBe(true);
+    expect(Number(m![2])).toBeGreaterThan(0);
+    // Under Wine, GetCurrentThreadId() is a Windows thread id, not a Linux task of the process.
+    if (BRIDGE_MODE === 'native') {
+      const [bridgePid] = gw.bridgePids();
+      // The bridge's main thread has the process id as its thread id: completions are elsewhere.
+      expect(Number(m![2])).not.toBe(bridgePid);
+      expect(fs.existsSync(`/proc/${bridgePid}/task/${m![2]}`)).toBe(true);
+    }
   });
 
   test('a second async operation while one is outstanding fails with ERROR_BUSY and is counted', async () => {
@@ -118,7 +132,7 @@ describe('asynchronous WriteClient', () => {
   test('2 000 concurrent PENDING requests complete correctly', async () => {
     const agent = new http.Agent({ keepAlive: false, maxSockets: Infinity });
     const results = await Promise.all(
-      Array.from({ length: 2000 }, (_, i) => request(`${gw.url}/scripts/asyncwrite.dll?count=2&size=3&thread=1&i=${i}`, { agent })),
+      Array.from({ length: 2000 }, (_, i) => request(`${gw.url}/scripts/asyncwrite-load.dll?count=2&size=3&thread=1&i=${i}`, { agent })),
     );
     for (const r of results) {
       expect(r.status).toBe(200);
@@ -130,38 +144,38 @@ describe('asynchronous WriteClient', () => {
 
 describe('HSE_REQ_TRANSMIT_FILE', () => {
   test('offset, length, head and tail (synchronous)', async () => {
-    const { r, log } = await get(`/scripts/transmitfile.dll?path=${small}&offset=3&length=5&head=HEAD-&tail=-TAIL`);
+    const { r, log } = await get(`/scripts/transmitfile.dll?path=${fileArg(small)}&offset=3&length=5&head=HEAD-&tail=-TAIL`);
     expect(r.body.toString()).toBe('HEAD-defgh-TAIL');
     expect(log.logData).toBe('tf ret=1 err=0');
     expect(log.transmitFileBytes).toBe(15);
   });
 
   test('HSE_IO_SEND_HEADERS: pszStatusCode and pHead as the header block', async () => {
-    const r = await request(`${gw.url}/scripts/transmitfile.dll?path=${small}&sendheaders=1&status=201%20Created&tail=!`);
+    const r = await request(`${gw.url}/scripts/transmitfile.dll?path=${fileArg(small)}&sendheaders=1&status=201%20Created&tail=!`);
     expect(r.status).toBe(201);
     expect(r.headers['x-tf']).toBe('1');
     expect(r.body.toString()).toBe('abcdefghijklmnopqrstuvwxyz!');
   });
 
   test('async: the completion gets (ecb, ctx, cbIO = bytes sent, dwError = 0) in that order', async () => {
-    const { r, log } = await get(`/scripts/transmitfile.dll?path=${small}&async=1&offset=20`);
+    const { r, log } = await get(`/scripts/transmitfile.dll?path=${fileArg(small)}&async=1&offset=20`);
     expect(r.body.toString()).toBe('uvwxyz');
     expect(log.logData).toBe('tf cb=6 err=0');
   });
 
   test('pfnHseIO/pContext in HSE_TF_INFO override the registered completion', async () => {
-    const { log } = await get(`/scripts/transmitfile.dll?path=${small}&async=1&override=1`);
+    const { log } = await get(`/scripts/transmitfile.dll?path=${fileArg(small)}&async=1&override=1`);
     expect(log.logData).toBe('tf cb=26 err=0');
   });
 
   test('BytesToWrite 0 sends to the end of the file; a multi-megabyte file arrives intact', async () => {
-    const r = await request(`${gw.url}/scripts/transmitfile.dll?path=${medium}&async=1`);
+    const r = await request(`${gw.url}/scripts/transmitfile.dll?path=${fileArg(medium)}&async=1`);
     expect(r.body.equals(mediumBytes)).toBe(true);
   });
 
   test('an Offset past the end of the file fails with WSAEINVAL (10022)', async () => {
     // The sample then returns HSE_STATUS_ERROR after its head: the response is aborted, as IIS does.
-    await expect(request(`${gw.url}/scripts/transmitfile.dll?path=${small}&offset=99&marker=past-eof`, { agent: false })).rejects.toThrow();
+    await expect(request(`${gw.url}/scripts/transmitfile.dll?path=${fileArg(small)}&offset=99&marker=past-eof`, { agent: false })).rejects.toThrow();
     const log = await gw.waitForAccess((l) => typeof l.query === 'string' && l.query.includes('marker=past-eof'));
     expect(log.logData).toBe('tf ret=0 err=10022');
   });
@@ -169,7 +183,7 @@ describe('HSE_REQ_TRANSMIT_FILE', () => {
   test('HSE_IO_DISCONNECT_AFTER_SEND closes the client connection after the response', async () => {
     const closed = await new Promise<boolean>((resolve, reject) => {
       const s = net.connect(Number(new URL(gw.url).port), '127.0.0.1');
-      s.on('connect', () => s.write(`GET /scripts/transmitfile.dll?path=${small}&disconnect=1 HTTP/1.1\r\nHost: x\r\n\r\n`));
+      s.on('connect', () => s.write(`GET /scripts/transmitfile.dll?path=${fileArg(small)}&disconnect=1 HTTP/1.1\r\nHost: x\r\n\r\n`));
       s.on('data', () => undefined);
       s.on('end', () => resolve(true));
       s.on('error', reject);
@@ -190,7 +204,7 @@ describe('HSE_REQ_TRANSMIT_FILE', () => {
     let got = 0;
     await new Promise<void>((resolve, reject) => {
       http
-        .get(`${gw.url}/scripts/transmitfile.dll?path=${big}&async=1`, { agent: false }, (res) => {
+        .get(`${gw.url}/scripts/transmitfile.dll?path=${fileArg(big)}&async=1`, { agent: false }, (res) => {
           res.pause();
           // Throttled for 2 s (about 16 MiB/s), then full speed.
           const slow = setInterval(() => {
@@ -244,13 +258,13 @@ describe('HSE_REQ_ASYNC_READ_CLIENT', () => {
 
 describe('HSE_REQ_VECTOR_SEND', () => {
   test('memory and file-handle elements, with headers', async () => {
-    const r = await request(`${gw.url}/scripts/vectorsend.dll?path=${small}`);
+    const r = await request(`${gw.url}/scripts/vectorsend.dll?path=${fileArg(small)}`);
     expect(r.headers['content-type']).toBe('text/plain');
     expect(r.body.toString()).toBe('vector-begin\nabcdefghijklmnopqrstuvwxyzvector-end\n');
   });
 
   test('async with FINAL_SEND: the completion reports every byte', async () => {
-    const { r, log } = await get(`/scripts/vectorsend.dll?path=${small}&async=1&final=1`);
+    const { r, log } = await get(`/scripts/vectorsend.dll?path=${fileArg(small)}&async=1&final=1`);
     expect(r.body.length).toBe(50);
     expect(log.logData).toBe('vector cb=50 err=0');
   });
@@ -285,7 +299,7 @@ describe('other ServerSupportFunction requests', () => {
 
   test('MAP_URL_TO_PATH_EX fills HSE_URL_MAPEX_INFO', async () => {
     const text = (await request(`${gw.url}/scripts/connstate.dll?mode=mapex&url=/scripts/x.txt`)).body.toString();
-    expect(text).toContain(`path=${path.join(path.dirname(sample('connstate')), 'x.txt')}`);
+    expect(text).toContain(`path=${bridgePath(path.join(path.dirname(sample('connstate')), 'x.txt'))}`);
     expect(text).toContain('flags=0x205');
     expect(text).toContain('cchMatchingURL=8');
   });

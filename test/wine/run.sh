@@ -27,11 +27,8 @@ t_build=$((SECONDS - t0 - t_setup))
 # Left out in this mode:
 #   transport.test.ts  about Linux itself: standalone *Linux* bridges on a Unix socket
 #                      (mode 0600) and on TCP; the Wine counterparts are in test/wine/.
-#   async-io.test.ts   not yet at Wine parity (new async I/O, TRANSMIT_FILE/VECTOR_SEND
-#                      with file handles: the Wine bridge drops the connection); to do.
-#                      Try it: ISAPI_TEST_BRIDGE=wine npx jest test/e2e/async-io.test.ts
 export ISAPI_TEST_BRIDGE=wine
 rc=0
-npx jest test/e2e test/wine --testPathIgnorePatterns '/node_modules/' 'test/e2e/transport\.test\.ts' 'test/e2e/async-io\.test\.ts' "$@" || rc=$?
+npx jest test/e2e test/wine --testPathIgnorePatterns '/node_modules/' 'test/e2e/transport\.test\.ts' "$@" || rc=$?
 echo "test:wine: setup ${t_setup}s, build ${t_build}s, total $((SECONDS - t0))s (exit $rc)" >&2
 exit "$rc"
