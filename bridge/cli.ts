@@ -5,10 +5,11 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import tlsModule from 'node:tls';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { Logger } from './log';
-import { startBridge, type BridgeAppConfig } from './main';
+import { startBridge, type BridgeAppConfig, type BridgeOptions } from './main';
 
 interface BridgeFileConfig {
   apps?: BridgeAppConfig[];
@@ -26,6 +27,37 @@ function parseAppFlag(spec: string): BridgeAppConfig {
   return { name: path.posix.basename(mount), mount, library };
 }
 
+function readPem(flag: string, file: string, marker: RegExp, what: string): string {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new Error(`--${flag} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  if (!marker.test(text)) throw new Error(`--${flag} ${file}: expected ${what}`);
+  return text;
+}
+
+/** TLS material for a tcp:// listener, or undefined without --tls-cert/--tls-key. */
+function tlsFromFlags(listen: string, cert?: string, key?: string, ca?: string, requireClientCert?: boolean): BridgeOptions['tls'] {
+  if (!cert && !key && !ca && !requireClientCert) return undefined;
+  if (!listen.startsWith('tcp://')) throw new Error('--tls-* applies to --listen tcp://... only (Unix sockets and named pipes are local)');
+  if (!cert || !key) throw new Error('TLS needs both --tls-cert and --tls-key');
+  if (requireClientCert && !ca) throw new Error('--tls-require-client-cert needs --tls-ca (the CA that signs gateway certificates)');
+  if (ca && !requireClientCert) throw new Error('--tls-ca is only used to verify gateway client certificates: add --tls-require-client-cert');
+  const tls: NonNullable<BridgeOptions['tls']> = {
+    cert: readPem('tls-cert', cert, /-----BEGIN CERTIFICATE-----/, 'a PEM certificate'),
+    key: readPem('tls-key', key, /-----BEGIN [A-Z ]*PRIVATE KEY-----/, 'a PEM private key'),
+    ...(ca ? { ca: readPem('tls-ca', ca, /-----BEGIN CERTIFICATE-----/, 'PEM CA certificates'), requireClientCert: true } : {}),
+  };
+  try {
+    tlsModule.createSecureContext(tls);
+  } catch (err) {
+    throw new Error(`--tls-cert/--tls-key: ${(err as Error).message}`);
+  }
+  return tls;
+}
+
 async function main(): Promise<void> {
   const argv = await yargs(hideBin(process.argv))
     .scriptName('isapi-bridge')
@@ -40,6 +72,10 @@ async function main(): Promise<void> {
     .option('workers', { type: 'number', describe: 'Extension threads, like the IIS worker thread pool', default: 4 })
     .option('secret-file', { type: 'string', describe: 'File holding the shared secret TCP gateways must present' })
     .option('site-root', { type: 'string', describe: 'Physical directory URLs outside any app map to' })
+    .option('tls-cert', { type: 'string', describe: 'PEM certificate (chain): tcp:// listens with TLS (needs --tls-key)' })
+    .option('tls-key', { type: 'string', describe: 'PEM private key of --tls-cert' })
+    .option('tls-ca', { type: 'string', describe: 'PEM CA that signs gateway client certificates (with --tls-require-client-cert)' })
+    .option('tls-require-client-cert', { type: 'boolean', describe: 'Mutual TLS: refuse gateways without a client certificate signed by --tls-ca' })
     .strict()
     .help()
     .parse();
@@ -58,11 +94,13 @@ async function main(): Promise<void> {
   if (argv.listen.startsWith('tcp://') && !secret) {
     throw new Error('--listen tcp://... needs --secret-file: a bridge on the network must authenticate its gateway');
   }
+  const tls = tlsFromFlags(argv.listen, argv['tls-cert'], argv['tls-key'], argv['tls-ca'], argv['tls-require-client-cert']);
   const bridge = await startBridge({
     listen: argv.listen,
     apps,
     threads: file.threads ?? argv.workers,
     secret,
+    ...(tls ? { tls } : {}),
     siteRoot: argv['site-root'] ?? file.siteRoot,
     logger,
     // SHUTDOWN from the supervising gateway: the graceful stop SIGTERM cannot give under Wine.

@@ -12,7 +12,7 @@ import { BridgeServer } from './server';
 import { DEFAULT_SERVER_SOFTWARE } from './server-variables';
 import { BridgeTelemetry } from './live-metrics';
 import { ThreadPool } from './thread-pool';
-import { formatTransportAddress, parseTransportAddress, type TransportAddress } from './transport';
+import { formatTransportAddress, parseTransportAddress, type TransportAddress, type TransportTlsServer } from './transport';
 
 export const DEFAULT_READ_AHEAD = 49152;
 
@@ -35,6 +35,8 @@ export interface BridgeOptions {
   apps: BridgeAppConfig[];
   threads?: number;
   secret?: string;
+  /** TLS on a tcp:// listen address (PEM contents); the HMAC HELLO still runs inside it. */
+  tls?: Omit<TransportTlsServer, 'onClientError'>;
   siteRoot?: string;
   logger?: Logger;
   outputWindow?: number;
@@ -143,8 +145,18 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
   });
   server.setMetricsSource(() => telemetry.snapshot());
   if (good.length > 0) await pool.start();
-  const address = await server.listen(parseTransportAddress(options.listen));
-  logger.info('bridge listening', { address: formatTransportAddress(address), apps: good.length, failed: failed.size });
+  const tls: TransportTlsServer | undefined = options.tls && {
+    ...options.tls,
+    onClientError: (err, remote) =>
+      logger.warn('TLS handshake with a gateway failed', { remote, code: err.code ?? 'ERR_TLS', error: err.message }),
+  };
+  const address = await server.listen(parseTransportAddress(options.listen), tls);
+  logger.info('bridge listening', {
+    address: formatTransportAddress(address),
+    apps: good.length,
+    failed: failed.size,
+    ...(tls ? { tls: tls.requireClientCert ? 'mutual' : 'server' } : {}),
+  });
 
   let stopped = false;
   return {

@@ -3,11 +3,13 @@
  * three transports of the one wire protocol.
  *   unix:/run/isapi/bridge.sock   Unix domain socket (mode 0600), Linux/macOS
  *   pipe:isapi-bridge             Windows named pipe \\.\pipe\isapi-bridge
- *   tcp://127.0.0.1:9000          TCP, for a bridge on another host (shared secret required)
+ *   tcp://127.0.0.1:9000          TCP, for a bridge on another host (shared secret required),
+ *                                 optionally inside TLS (TransportTlsServer / TransportTlsClient)
  */
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import tls from 'node:tls';
 
 export type TransportAddress =
   | { kind: 'unix'; path: string }
@@ -55,13 +57,49 @@ export function formatTransportAddress(a: TransportAddress): string {
   }
 }
 
-export function connectTransport(a: TransportAddress): net.Socket {
+/** Bridge side of TLS on tcp://: PEM contents, not file names. */
+export interface TransportTlsServer {
+  cert: string | Buffer;
+  key: string | Buffer;
+  /** CA that signs gateway client certificates (mutual TLS). */
+  ca?: string | Buffer;
+  /** Refuse a gateway without a client certificate signed by `ca`. */
+  requireClientCert?: boolean;
+  /** A gateway's TLS handshake failed (wrong CA, no client certificate, plain TCP...). */
+  onClientError?: (err: Error & { code?: string }, remote: string) => void;
+}
+
+/** Gateway side of TLS on tcp://: the bridge certificate is always verified against `ca`. */
+export interface TransportTlsClient {
+  ca: string | Buffer;
+  /** Client certificate and key for a bridge that requires one (mutual TLS). */
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  /** Name the bridge certificate must carry; default the address's host (IP addresses are checked as IP SANs). */
+  servername?: string;
+}
+
+/** With `tls` (tcp:// only) the socket is a TLSSocket: wait for 'secureConnect' rather than 'connect'. */
+export function connectTransport(a: TransportAddress, tlsOptions?: TransportTlsClient): net.Socket {
+  if (tlsOptions && a.kind !== 'tcp') throw new Error(`TLS needs a tcp:// address, not ${formatTransportAddress(a)}`);
   switch (a.kind) {
     case 'unix':
     case 'pipe':
       return net.connect({ path: a.path });
     case 'tcp': {
-      const socket = net.connect({ host: a.host, port: a.port });
+      const socket = tlsOptions
+        ? tls.connect({
+            host: a.host,
+            port: a.port,
+            ca: tlsOptions.ca,
+            cert: tlsOptions.cert,
+            key: tlsOptions.key,
+            // SNI must not be an IP address; the identity check still covers IP SANs.
+            servername: tlsOptions.servername ?? (net.isIP(a.host) ? undefined : a.host),
+            rejectUnauthorized: true,
+            minVersion: 'TLSv1.2',
+          })
+        : net.connect({ host: a.host, port: a.port });
       socket.setNoDelay(true);
       return socket;
     }
@@ -71,8 +109,31 @@ export function connectTransport(a: TransportAddress): net.Socket {
 /**
  * Listens with the socket file created 0600 from the start (umask around
  * listen), so no other local user can connect even for an instant.
+ *
+ * With `tlsOptions` (tcp:// only) a tls.Server listens instead and hands each
+ * connection whose TLS handshake succeeded to `server` as a 'connection', so
+ * the owner of `server` sees TLSSockets and nothing else changes; closing
+ * `server` closes the TLS listener too.
  */
-export function listenTransport(server: net.Server, a: TransportAddress): Promise<TransportAddress> {
+export function listenTransport(server: net.Server, a: TransportAddress, tlsOptions?: TransportTlsServer): Promise<TransportAddress> {
+  if (tlsOptions) {
+    if (a.kind !== 'tcp') return Promise.reject(new Error(`TLS needs a tcp:// listen address, not ${formatTransportAddress(a)}`));
+    const { onClientError, requireClientCert, ...material } = tlsOptions;
+    const tlsServer = tls.createServer(
+      {
+        ...material,
+        requestCert: requireClientCert === true,
+        rejectUnauthorized: requireClientCert === true,
+        minVersion: 'TLSv1.2',
+      },
+      (socket) => server.emit('connection', socket),
+    );
+    tlsServer.on('tlsClientError', (err: Error & { code?: string }, socket: tls.TLSSocket) => {
+      onClientError?.(err, `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`);
+    });
+    server.once('close', () => tlsServer.close());
+    return listenTransport(tlsServer, a);
+  }
   return new Promise((resolve, reject) => {
     const onError = (err: Error): void => reject(err);
     server.once('error', onError);

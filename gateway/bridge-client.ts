@@ -4,7 +4,7 @@
  * (no connect per request) and backpressure stays per request.
  */
 import type net from 'node:net';
-import { connectTransport, parseTransportAddress, type TransportAddress } from '../bridge/transport';
+import { connectTransport, parseTransportAddress, type TransportAddress, type TransportTlsClient } from '../bridge/transport';
 import {
   FrameDecoder,
   FrameType,
@@ -25,9 +25,12 @@ import type { Logger } from '../bridge/log';
 
 export class BridgeUnavailableError extends Error {
   readonly code = 'ERR_BRIDGE_UNAVAILABLE';
+  /** Why, without the "bridge X is unavailable" prefix (for wrapping without repeating it). */
+  readonly reason: string;
   constructor(bridge: string, reason: string) {
     super(`bridge ${bridge} is unavailable: ${reason}`);
     this.name = 'BridgeUnavailableError';
+    this.reason = reason;
   }
 }
 
@@ -91,6 +94,8 @@ export interface BridgeClientOptions {
   name: string;
   address: string;
   secret?: string;
+  /** tcp:// with TLS: the bridge certificate is verified against `tls.ca`. */
+  tls?: TransportTlsClient;
   maxConnections: number;
   maxIdle?: number;
   connectTimeoutMs?: number;
@@ -244,21 +249,48 @@ export class BridgeClient {
 
   private connect(pooled = true): Promise<BridgeConnection> {
     return new Promise((resolve, reject) => {
-      const socket = connectTransport(this.address);
+      const tls = this.opts.tls;
+      const socket = connectTransport(this.address, tls);
       const decoder = new FrameDecoder();
       const handshake = new GatewayHandshake(this.opts.secret);
       const timer = setTimeout(() => fail('timed out connecting'), this.opts.connectTimeoutMs ?? 5000);
+      let failed = false;
+      let secured = false;
       const fail = (reason: string): void => {
+        if (failed) return;
+        failed = true;
         clearTimeout(timer);
         socket.destroy();
         reject(new BridgeUnavailableError(this.name, reason));
       };
-      socket.once('error', (err) => fail(err.message));
-      socket.once('close', () => fail('connection closed during handshake'));
-      socket.once('connect', () => {
+      socket.once('error', (err: Error & { code?: string }) => {
+        if (!tls || !isTlsError(err)) return fail(err.message);
+        // Certificate and protocol problems: name them, they are configuration mistakes to fix.
+        const reason = `TLS handshake failed: ${err.message}${err.code ? ` (${err.code})` : ''}`;
+        this.logger.warn('TLS handshake with bridge failed', { bridge: this.name, code: err.code ?? 'ERR_TLS', reason });
+        fail(reason);
+      });
+      socket.once('close', () => {
+        if (!tls) {
+          // A TLS bridge drops a plain HELLO without a word.
+          const hint = this.address.kind === 'tcp' && !answered ? ` (if the bridge listens with TLS, set bridges.${this.name}.tls)` : '';
+          return fail(`connection closed during handshake${hint}`);
+        }
+        if (!secured) return fail('connection closed during the TLS handshake');
+        if (answered) return fail('connection closed during handshake');
+        // TLS 1.3: the bridge checks our client certificate after our side of the handshake is done, and just closes.
+        const reason = 'the bridge closed the connection right after the TLS handshake (did it refuse our client certificate?)';
+        this.logger.warn('TLS handshake with bridge failed', { bridge: this.name, code: 'ERR_TLS_CLOSED_BY_BRIDGE', reason });
+        fail(reason);
+      });
+      socket.once(tls ? 'secureConnect' : 'connect', () => {
+        secured = true;
         socket.write(encodeHello({ version: PROTOCOL_VERSION, role: 'gateway', credential: handshake.first() }));
       });
+      /** The bridge sent something: it is past any TLS check of ours. */
+      let answered = false;
       const onData = (chunk: Buffer): void => {
+        answered = true;
         try {
           decoder.push(chunk, (frame) => {
             if (frame.type !== FrameType.HELLO) throw new WireProtocolError('ERR_WIRE_NO_HELLO', 'bridge did not answer HELLO');
@@ -296,4 +328,15 @@ export class BridgeClient {
     for (const c of this.idle.splice(0)) c.socket.destroy();
     for (const w of this.waiters.splice(0)) w.reject(new BridgeUnavailableError(this.name, reason));
   }
+}
+
+/** Errors from TLS itself (certificate verification, alerts, protocol), not from the TCP connection under it. */
+function isTlsError(err: Error & { code?: string }): boolean {
+  const code = err.code ?? '';
+  return (
+    code.startsWith('ERR_SSL_') ||
+    code.startsWith('ERR_TLS_') ||
+    /CERT|SELF_SIGNED|UNABLE_TO_|VERIFY|HOSTNAME|EPROTO/.test(code) ||
+    /certificate|ssl|tls|alert/i.test(err.message)
+  );
 }

@@ -49,6 +49,7 @@ export async function startBridgePool(b: BridgeConfig, config: GatewayConfig, op
       apps,
       logger,
       secret: b.secret,
+      ...(b.tls ? { tls: b.tls } : {}),
       maxConnections: b.maxConnections,
       drainTimeoutMs,
       remoteAddress: b.address!,

@@ -16,6 +16,7 @@ import path from 'node:path';
 import type { Logger } from '../bridge/log';
 import type { BridgeAppConfig } from '../bridge/main';
 import type { BridgeStatus } from '../bridge/wire';
+import type { TransportTlsClient } from '../bridge/transport';
 import { BridgeClient, BridgeUnavailableError, type BridgeConnection } from './bridge-client';
 import { LocalBridge, type LocalBridgeOptions } from './local-bridge';
 
@@ -37,6 +38,8 @@ export interface BridgePoolOptions {
   apps: BridgeAppConfig[];
   logger: Logger;
   secret?: string;
+  /** Remote tcp:// bridge: TLS towards it (the bridge certificate is verified against `ca`). */
+  tls?: TransportTlsClient;
   maxConnections: number;
   /** How long a request may wait for a bridge process to be up (start-up, restart) before 503. */
   waitForBridgeMs?: number;
@@ -174,6 +177,7 @@ export class BridgePool implements ConnectionSource {
       name: this.opts.name,
       address,
       secret: this.opts.secret,
+      ...(this.opts.tls ? { tls: this.opts.tls } : {}),
       maxConnections: this.opts.maxConnections,
       logger: this.opts.logger,
       onUnhealthy: (reason) => {
@@ -260,7 +264,7 @@ export class BridgePool implements ConnectionSource {
           return conn;
         } catch (err) {
           if (!(err instanceof BridgeUnavailableError)) throw err;
-          lastError = err.message;
+          lastError = err.reason;
         }
       }
       const left = deadline - Date.now();

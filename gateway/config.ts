@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import tlsModule from 'node:tls';
 import YAML from 'yaml';
 import { readBackendRef, readShadow, readTrustedProxies, readUpstream, type BackendRef, type ShadowConfig, type UpstreamConfig } from './upstream-config';
 
@@ -24,6 +25,8 @@ export interface BridgeConfig {
   workers: number;
   /** Shared secret for TCP transports, read from secretFile. */
   secret?: string;
+  /** Remote tcp:// bridge: connect with TLS, verifying the bridge against `ca` (PEM contents, read from the files). */
+  tls?: BridgeTlsConfig;
   /** Most connections (= concurrent requests) the gateway opens to this bridge; more wait. */
   maxConnections: number;
   /**
@@ -44,6 +47,16 @@ export interface BridgeConfig {
 }
 
 export type BridgeRuntimeKind = 'native' | 'wine';
+
+/** `bridges.<name>.tls`: PEM contents read from the configured files. */
+export interface BridgeTlsConfig {
+  ca: string;
+  /** Client certificate and key, for a bridge started with --tls-require-client-cert. */
+  cert?: string;
+  key?: string;
+  /** Name the bridge certificate must carry, when it is not the address's host. */
+  servername?: string;
+}
 
 export interface AppConfig {
   name: string;
@@ -248,6 +261,38 @@ function readBoolean(r: Reader, name: string, fallback: boolean): boolean {
   return v;
 }
 
+function readPemFile(r: Reader, name: string, baseDir: string, marker: RegExp, what: string): string | undefined {
+  const rel = r.string(name);
+  if (rel === undefined) return undefined;
+  const file = path.resolve(baseDir, rel);
+  let text = '';
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    r.fail(name, `a readable file holding ${what}`, `${file} (${(err as NodeJS.ErrnoException).code})`);
+  }
+  if (!marker.test(text)) r.fail(name, `a file holding ${what}`, file);
+  return text;
+}
+
+/** `bridges.<name>.tls`: the CA the bridge certificate is verified against, and an optional client certificate. */
+function readBridgeTls(r: Reader, baseDir: string): BridgeTlsConfig {
+  r.allowOnly(['ca', 'cert', 'key', 'servername']);
+  if (r.value.ca === undefined || r.value.ca === null) r.fail('ca', 'a PEM file with the CA that signs the bridge certificate (required: the bridge is always verified)');
+  const ca = readPemFile(r, 'ca', baseDir, /-----BEGIN CERTIFICATE-----/, 'PEM CA certificates')!;
+  const cert = readPemFile(r, 'cert', baseDir, /-----BEGIN CERTIFICATE-----/, 'a PEM client certificate');
+  const key = readPemFile(r, 'key', baseDir, /-----BEGIN [A-Z ]*PRIVATE KEY-----/, 'a PEM private key');
+  if (cert !== undefined && key === undefined) r.fail('key', 'the private key of tls.cert (a client certificate needs both)');
+  if (key !== undefined && cert === undefined) r.fail('cert', 'the client certificate of tls.key (a client certificate needs both)');
+  try {
+    tlsModule.createSecureContext({ ca, cert, key });
+  } catch (err) {
+    r.fail(cert !== undefined ? 'key' : 'ca', 'PEM material Node can use', (err as Error).message);
+  }
+  const servername = r.string('servername');
+  return { ca, ...(cert !== undefined ? { cert, key } : {}), ...(servername ? { servername } : {}) };
+}
+
 /** Parses and validates a configuration object. `baseDir` resolves relative library paths. */
 export function parseConfig(raw: unknown, source: string, baseDir: string): GatewayConfig {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(source, '(top level)', 'an object', raw);
@@ -258,7 +303,7 @@ export function parseConfig(raw: unknown, source: string, baseDir: string): Gate
   const admin = adminReader ? readServer(adminReader, { host: server.host, port: 9100 }) : undefined;
 
   const bridges: BridgeConfig[] = r.map('bridges').map(([name, b]) => {
-    b.allowOnly(['mode', 'listen', 'address', 'workers', 'secretFile', 'maxConnections', 'processes', 'recycleAfterRequests', 'recycleAboveRssBytes', 'memoryCheckIntervalMs', 'runtime']);
+    b.allowOnly(['mode', 'listen', 'address', 'workers', 'secretFile', 'maxConnections', 'processes', 'recycleAfterRequests', 'recycleAboveRssBytes', 'memoryCheckIntervalMs', 'runtime', 'tls']);
     const mode = b.string('mode') ?? 'local';
     if (mode !== 'local' && mode !== 'remote') b.fail('mode', '"local" or "remote"', mode);
     const address = mode === 'local' ? b.string('listen') : b.string('address', true);
@@ -281,6 +326,11 @@ export function parseConfig(raw: unknown, source: string, baseDir: string): Gate
     if (runtime === 'wine' && mode !== 'local') b.fail('runtime', '"native" for a remote bridge (runtime only says how a local bridge is started)', runtime);
     if (runtime === 'wine' && address?.startsWith('unix:')) b.fail('listen', 'tcp://127.0.0.1:port for a Wine bridge (Windows node cannot use a Unix socket)', address);
     if (address?.startsWith('tcp://') && !secret && runtime !== 'wine') b.fail('secretFile', 'a shared secret file: TCP bridges must authenticate the gateway');
+    const tlsReader = b.object('tls');
+    if (tlsReader && !(mode === 'remote' && address?.startsWith('tcp://'))) {
+      b.fail('tls', 'no value: TLS is for a remote bridge reached over tcp://', b.value.tls);
+    }
+    const tls = tlsReader ? readBridgeTls(tlsReader, baseDir) : undefined;
     const processes = b.int('processes', 1, 64, 1)!;
     if (mode === 'local' && processes > 1 && address?.startsWith('tcp://')) {
       b.fail('processes', '1 with a fixed tcp:// listen address (several processes need unix: or pipe: addresses, or no listen)', processes);
@@ -304,6 +354,7 @@ export function parseConfig(raw: unknown, source: string, baseDir: string): Gate
       address,
       workers: b.int('workers', 1, 256, 4)!,
       secret,
+      ...(tls ? { tls } : {}),
       maxConnections: b.int('maxConnections', 1, 100000, 4096)!,
     };
   });
