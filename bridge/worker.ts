@@ -194,8 +194,13 @@ class ExtensionThread implements ContextHost {
     }
   }
 
+  /**
+   * One queued request per turn of the event loop: callbacks relayed from
+   * extensions' own threads (PENDING requests finishing) get their turn between.
+   */
   private runDeferred(): void {
-    while (this.deferred.length > 0 && this.nested === 0) this.run(this.deferred.shift()!);
+    if (this.deferred.length > 0 && this.nested === 0) this.run(this.deferred.shift()!);
+    if (this.deferred.length > 0 && this.nested === 0) setImmediate(() => this.runDeferred());
   }
 
   private run(msg: RunMessage): void {

@@ -8,24 +8,11 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import koffi from 'koffi';
-import { HSE_EXEC_URL, HSE_IO, HSE_REQ, HSE_STATUS, HSE_TERM, HSE_URL_FLAGS, HSE_VERSION, WIN32_ERROR } from '../bridge/abi/constants';
+import { HSE_TERM } from '../bridge/abi/constants';
+import { abiConstants } from './abi-constants';
 import { STRUCTS } from '../bridge/abi/structs';
 import { ROOT, tempDir } from './harness';
 
-/** TypeScript constant -> C macro name, as httpext.h / winerror.h spell them. */
-function constants(): Array<[string, number]> {
-  const out: Array<[string, number]> = [['HSE_VERSION', HSE_VERSION]];
-  for (const [k, v] of Object.entries(HSE_STATUS)) out.push([`HSE_STATUS_${k}`, v]);
-  for (const [k, v] of Object.entries(HSE_TERM)) out.push([`HSE_TERM_${k}`, v]);
-  for (const [k, v] of Object.entries(HSE_IO)) out.push([`HSE_IO_${k}`, v]);
-  for (const [k, v] of Object.entries(HSE_URL_FLAGS)) out.push([`HSE_URL_FLAGS_${k}`, v]);
-  for (const [k, v] of Object.entries(HSE_EXEC_URL)) out.push([`HSE_EXEC_URL_${k}`, v]);
-  // httpext.h names this one without the _REQ_ infix.
-  for (const [k, v] of Object.entries(HSE_REQ)) out.push([k === 'APPEND_LOG_PARAMETER' ? 'HSE_APPEND_LOG_PARAMETER' : `HSE_REQ_${k}`, v]);
-  // Winsock codes live in winsock2.h, not in the ISAPI header.
-  for (const [k, v] of Object.entries(WIN32_ERROR)) if (!k.startsWith('WSA')) out.push([`ERROR_${k}`, v]);
-  return out;
-}
 
 let printed: Map<string, number>;
 
@@ -37,7 +24,7 @@ beforeAll(() => {
       lines.push(`  printf("offsetof ${name}.${member} %zu\\n", offsetof(${name}, ${member}));`);
     }
   }
-  for (const [macro] of constants()) lines.push(`  printf("const ${macro} %lu\\n", (unsigned long)(${macro}));`);
+  for (const [macro] of abiConstants()) lines.push(`  printf("const ${macro} %lu\\n", (unsigned long)(${macro}));`);
   lines.push('  printf("sizeof DWORD %zu\\n", sizeof(DWORD));', '  return 0;', '}');
   const dir = tempDir();
   const src = path.join(dir, 'layout.c');
@@ -80,7 +67,7 @@ describe.each(Object.entries(STRUCTS))('%s', (name, type) => {
 });
 
 test('every TypeScript HSE_* / ERROR_* constant has the same value in the C header', () => {
-  const list = constants();
+  const list = abiConstants();
   expect(list.length).toBeGreaterThan(80);
   for (const [macro, value] of list) expect([macro, printed.get(`const ${macro}`)]).toEqual([macro, value]);
   // The values mod_isapi got wrong.

@@ -2,7 +2,7 @@
  * URL requests of ServerSupportFunction: the Unicode mappings and NORMALIZE_URL.
  */
 import path from 'node:path';
-import { RunningGateway, request, sample, startGateway, writeConfig } from '../harness';
+import { RunningGateway, bridgePath, request, sample, startGateway, writeConfig } from '../harness';
 
 let gw: RunningGateway;
 
@@ -20,7 +20,7 @@ async function ask(query: string): Promise<string> {
 
 test('HSE_REQ_MAP_UNICODE_URL_TO_PATH maps like MAP_URL_TO_PATH, in UTF-16 with byte sizes', async () => {
   const text = await ask('mode=mapunicode&url=/scripts/x.txt');
-  const expected = path.join(path.dirname(sample('connstate')), 'x.txt');
+  const expected = bridgePath(path.join(path.dirname(sample('connstate')), 'x.txt'));
   expect(text).toContain(`path=${expected}\n`);
   // The size returned counts the bytes of the UTF-16 path and its NUL.
   expect(text).toContain(`ret=1 err=0 size=${(expected.length + 1) * 2}\n`);
@@ -28,7 +28,7 @@ test('HSE_REQ_MAP_UNICODE_URL_TO_PATH maps like MAP_URL_TO_PATH, in UTF-16 with 
 
 test('HSE_REQ_MAP_UNICODE_URL_TO_PATH_EX fills HSE_UNICODE_URL_MAPEX_INFO', async () => {
   const text = await ask('mode=mapunicodeex&url=/scripts/x.txt');
-  expect(text).toContain(`path=${path.join(path.dirname(sample('connstate')), 'x.txt')}\n`);
+  expect(text).toContain(`path=${bridgePath(path.join(path.dirname(sample('connstate')), 'x.txt'))}\n`);
   expect(text).toContain('flags=0x205\ncchMatchingURL=8\n');
 });
 

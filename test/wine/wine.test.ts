@@ -12,7 +12,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import koffi from 'koffi';
-import { HSE_IO, HSE_REQ, HSE_STATUS, HSE_TERM, HSE_URL_FLAGS, HSE_VERSION, WIN32_ERROR } from '../../bridge/abi/constants';
+import { abiConstants } from '../abi-constants';
 import { STRUCTS } from '../../bridge/abi/structs';
 import { freeLoopbackPort, wineEnvironment, winePath } from '../../gateway/wine-bridge';
 import { BRIDGE_MODE, GATEWAY_CLI, ROOT, request, sample, sleep, startGateway, tempDir, writeConfig } from '../harness';
@@ -72,16 +72,6 @@ class WineNode {
 // ---------------------------------------------------------------------------
 // ABI: the same generated layout program as test/abi-layout.test.ts, built by mingw.
 
-function constants(): Array<[string, number]> {
-  const out: Array<[string, number]> = [['HSE_VERSION', HSE_VERSION]];
-  for (const [k, v] of Object.entries(HSE_STATUS)) out.push([`HSE_STATUS_${k}`, v]);
-  for (const [k, v] of Object.entries(HSE_TERM)) out.push([`HSE_TERM_${k}`, v]);
-  for (const [k, v] of Object.entries(HSE_IO)) out.push([`HSE_IO_${k}`, v]);
-  for (const [k, v] of Object.entries(HSE_URL_FLAGS)) out.push([`HSE_URL_FLAGS_${k}`, v]);
-  for (const [k, v] of Object.entries(HSE_REQ)) out.push([k === 'APPEND_LOG_PARAMETER' ? 'HSE_APPEND_LOG_PARAMETER' : `HSE_REQ_${k}`, v]);
-  for (const [k, v] of Object.entries(WIN32_ERROR)) if (k !== 'WSAEINVAL') out.push([`ERROR_${k}`, v]);
-  return out;
-}
 
 function parseLines(text: string): Map<string, number> {
   return new Map(
@@ -107,7 +97,7 @@ maybe('ABI under Wine: mingw-w64 (httpext.h) and koffi agree', () => {
         lines.push(`  printf("offsetof ${name}.${member} %lu\\n", (unsigned long)offsetof(${name}, ${member}));`);
       }
     }
-    for (const [macro] of constants()) lines.push(`  printf("const ${macro} %lu\\n", (unsigned long)(${macro}));`);
+    for (const [macro] of abiConstants()) lines.push(`  printf("const ${macro} %lu\\n", (unsigned long)(${macro}));`);
     lines.push('  printf("sizeof DWORD %lu\\n", (unsigned long)sizeof(DWORD));', '  printf("win32 _WIN32 %d\\n", 1);', '  return 0;', '}');
     const dir = tempDir();
     const src = path.join(dir, 'layout.c');
@@ -158,7 +148,7 @@ maybe('ABI under Wine: mingw-w64 (httpext.h) and koffi agree', () => {
   });
 
   test('every HSE_* / ERROR_* constant has the same value in mingw\'s httpext.h / winerror.h', () => {
-    const list = constants();
+    const list = abiConstants();
     expect(list.length).toBeGreaterThan(80);
     for (const [macro, value] of list) expect([macro, mingw.get(`const ${macro}`)]).toEqual([macro, value]);
   });
