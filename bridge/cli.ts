@@ -9,6 +9,7 @@ import tlsModule from 'node:tls';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { Logger } from './log';
+import { stopOnSignals } from './stop-on-signals';
 import { startBridge, type BridgeAppConfig, type BridgeOptions } from './main';
 
 interface BridgeFileConfig {
@@ -104,26 +105,12 @@ async function main(): Promise<void> {
     siteRoot: argv['site-root'] ?? file.siteRoot,
     logger,
     // SHUTDOWN from the supervising gateway: the graceful stop SIGTERM cannot give under Wine.
-    onShutdownRequest: () => stop('SHUTDOWN'),
+    onShutdownRequest: () => stopper.stop('SHUTDOWN'),
   });
 
-  let stopping = false;
-  const stop = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    logger.info('stopping', { signal });
-    bridge.stop().then(
-      () => process.exit(0),
-      (err: Error) => {
-        logger.error('stop failed', { error: err.message });
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  const stopper = stopOnSignals(logger, 'stopping', () => bridge.stop());
   // A supervising gateway that dies closes our stdin pipe: do not outlive it.
-  if (process.env.ISAPI_BRIDGE_SUPERVISED === '1') process.stdin.on('end', () => stop('parent-exit')).resume();
+  if (process.env.ISAPI_BRIDGE_SUPERVISED === '1') process.stdin.on('end', () => stopper.stop('parent-exit')).resume();
 }
 
 main().catch((err: Error) => {

@@ -165,6 +165,18 @@ export function listenTransport(server: net.Server, a: TransportAddress, tlsOpti
   });
 }
 
+/** A free TCP port on 127.0.0.1, closed again before returning (to hand to a process that will listen on it). */
+export function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const port = (probe.address() as net.AddressInfo).port;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
 function removeStaleSocket(file: string): void {
   try {
     if (fs.lstatSync(file).isSocket()) fs.unlinkSync(file);

@@ -5,6 +5,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { Logger } from '../bridge/log';
+import { stopOnSignals } from '../bridge/stop-on-signals';
 import type { LogLevel } from '../bridge/thread-messages';
 import { ConfigError, configFromFlags, loadConfigFile, type GatewayConfig } from './config';
 import { Gateway } from './gateway';
@@ -73,25 +74,11 @@ async function main(): Promise<void> {
   const config = readConfig();
 
   const gateway = await Gateway.start({ config, logger, accessLog: argv['access-log'] });
-  let stopping = false;
-  const stop = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    logger.info('draining', { signal });
-    gateway.close().then(
-      () => process.exit(0),
-      (err: Error) => {
-        logger.error('shutdown failed', { error: err.message });
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  const stopper = stopOnSignals(logger, 'draining', () => gateway.close());
   // SIGHUP: re-read the file and apply it without dropping requests; a bad file changes nothing.
   process.on('SIGHUP', () => {
-    if (!argv.config || stopping) {
-      logger.warn('SIGHUP ignored', { reason: stopping ? 'shutting down' : 'no --config file to re-read' });
+    if (!argv.config || stopper.stopping) {
+      logger.warn('SIGHUP ignored', { reason: stopper.stopping ? 'shutting down' : 'no --config file to re-read' });
       return;
     }
     let next: GatewayConfig;

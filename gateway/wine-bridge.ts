@@ -101,16 +101,7 @@ export function wineBridgeLaunch(drainTimeoutMs?: number): { file: string; args:
 }
 
 /** A free loopback TCP port for a Wine bridge to listen on (the gateway must know it before it starts). */
-export function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freeLoopbackPort } from '../bridge/transport';
 
 // ---------------------------------------------------------------------------
 // The launcher process.

@@ -50,13 +50,7 @@ export async function startServer(
 }
 
 /** A port nothing listens on (connections are refused). */
-export async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
+export { freeLoopbackPort as freePort } from '../../bridge/transport';
 
 /**
  * A listening socket whose accept queue is full, so new connections hang in SYN_SENT:
