@@ -35,9 +35,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freeLoopbackPort } from '../bridge/transport';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const DIST = path.join(ROOT, 'dist');
@@ -153,16 +153,6 @@ async function stopProc(p: Proc | undefined, signal: NodeJS.Signals = 'SIGTERM',
   });
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function httpGet(url: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -389,7 +379,7 @@ const bridgesByGateway = new Map<Proc, Proc>();
 let profileSeq = 0;
 
 async function startGateway(label: string, accessLog: boolean): Promise<{ proc: Proc; url: string; groups: Group[] }> {
-  const port = await freePort();
+  const port = await freeLoopbackPort();
   const nodeArgs: string[] = [];
   const bridgeArgs: string[] = [];
   let bridgeProc: Proc | undefined;
@@ -440,7 +430,7 @@ async function startGateway(label: string, accessLog: boolean): Promise<{ proc: 
 async function startNginx(workers: string, upstreamPort: number): Promise<{ proc: Proc; url: string; groups: Group[] } | undefined> {
   const bin = nginxBinary();
   if (!bin) return undefined;
-  const port = await freePort();
+  const port = await freeLoopbackPort();
   const dir = fs.mkdtempSync(path.join(tmp, `nginx-${workers}-`));
   const conf = `
 worker_processes ${workers};
@@ -655,17 +645,17 @@ async function main(): Promise<void> {
   const started = new Date();
 
   // Shared backends: the Node peer (behind the proxies and nginx) and the gateway.
-  const peerPort = await freePort();
+  const peerPort = await freeLoopbackPort();
   const peer = startProc('peer', process.execPath, [path.join(DIST, 'bench', 'servers.js'), 'peer', '--port', String(peerPort)], { cpus: SERVER_CPUS });
   const peerUrl = `http://127.0.0.1:${peerPort}`;
   await waitHttp(`${peerUrl}/`, peer);
   const peerGroup: Group = { label: 'back', pids: () => [peer.pid] };
 
-  const proxyPort = await freePort();
+  const proxyPort = await freeLoopbackPort();
   const proxy = startProc('proxy3', process.execPath, [path.join(DIST, 'bench', 'servers.js'), 'proxy', '--port', String(proxyPort), '--target', peerUrl], { cpus: SERVER_CPUS });
   const proxyUrl = `http://127.0.0.1:${proxyPort}`;
   await waitHttp(`${proxyUrl}/`, proxy);
-  const proxyNoAgentPort = await freePort();
+  const proxyNoAgentPort = await freeLoopbackPort();
   const proxyNoAgent = startProc(
     'proxy3-noagent',
     process.execPath,

@@ -3,8 +3,10 @@ import {
   RawHeadParser,
   ResponseHeadError,
   defaultResponseHead,
+  fastHeaderBlock,
   parseSendResponseHeader,
   parseSendResponseHeaderEx,
+  parseSendResponseHeaderFull,
   parseStatus,
   reasonPhrase,
   redirectHead,
@@ -226,6 +228,108 @@ describe('parseSendResponseHeaderEx (HSE_REQ_SEND_RESPONSE_HEADER_EX)', () => {
 
   it('reports errors the same way', () => {
     expect(errorCode(parseSendResponseHeaderEx({ pszStatus: 'x', pszHeader: null, fKeepConn: true }))).toBe('ERR_ISAPI_INVALID_STATUS');
+  });
+});
+
+describe('parseSendResponseHeader fast path', () => {
+  /** Small deterministic PRNG (mulberry32), so a failure reproduces. */
+  function rng(seed: number): () => number {
+    let a = seed >>> 0;
+    return () => {
+      a = (a + 0x6d2b79f5) >>> 0;
+      let t = a;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+  }
+  const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
+  const NAMES = ['Content-Type', 'X-A', 'Set-Cookie', 'Status', 'status', 'Content-Length', 'content-length', 'CONTENT-LENGTH',
+    'Transfer-Encoding', 'transfer-encoding', 'Cache-Control', 'Statux', 'Content-Lengthx', 'X_y', "!#$%&'*+-.^_`|~", 'a', 'Location'];
+  const BAD_NAMES = ['', 'X A', 'X\tA', 'X@A', 'X\u0100', 'Ü', ' X', '\tX', 'X\r', 'X\n'];
+  const VALUES = ['text/html', '1', '', ' 42 ', '42', '5, 5', '5, 6', 'x', 'chunked', 'gzip, chunked', 'gzip', 'chunked, chunked',
+    '200 OK', '404', 'bad', 'caf\u00e9 \u00ff', '\ta\t', 'a: b', '/x?y=1&z', '-1', '1e3', 'a  b'];
+  const BAD_VALUE_BITS = ['\r', '\n', '\0', '\x7f', '\x01', '\u0100', '\r\n ', '\x1b'];
+  const STATUSES: Array<string | null> = [null, '', '200 OK', '404', '201 Made', 'HTTP/1.1 302', 'bad', '200 \x01', '099', ' 500 Oops\r\n'];
+
+  function line(r: () => number): string {
+    const roll = r();
+    const name = roll < 0.04 ? pick(r, BAD_NAMES) : pick(r, NAMES);
+    let value = pick(r, VALUES);
+    if (r() < 0.05) {
+      const at = Math.floor(r() * (value.length + 1));
+      value = value.slice(0, at) + pick(r, BAD_VALUE_BITS) + value.slice(at);
+    }
+    const sep = r() < 0.9 ? ': ' : pick(r, [':', ' : ', '\t:', ':\t', ':  ']);
+    return name + sep + value + (r() < 0.02 ? ' ' : '');
+  }
+
+  function block(r: () => number): string | null {
+    const roll = r();
+    if (roll < 0.03) return null;
+    if (roll < 0.06) return '';
+    const n = Math.floor(r() * 6);
+    const eol = () => (r() < 0.95 ? '\r\n' : pick(r, ['\n', '\r', '\r\r\n']));
+    let text = '';
+    for (let i = 0; i < n; i++) {
+      text += line(r) + eol();
+      if (r() < 0.03) text += pick(r, [' folded', '\tmore']) + eol(); // obs-fold
+    }
+    const end = r();
+    if (end < 0.85) text += '\r\n';
+    else if (end < 0.9) text += '\n';
+    // else: no blank line at all
+    if (r() < 0.2) text += pick(r, ['hello', '\r\n', 'body\r\n\r\nmore', '\u00ff\u00fe', 'x\u0100y']);
+    return text;
+  }
+
+  it('returns exactly what the full parser returns, over many generated header blocks (strings and Buffers)', () => {
+    const r = rng(20261124);
+    let fast = 0;
+    let total = 0;
+    for (let i = 0; i < 6000; i++) {
+      const header = block(r);
+      const status = pick(r, STATUSES);
+      const ecb = pick(r, [200, 404, 0, 1000]);
+      const keepConn = pick(r, [undefined, true, false]);
+      const nullStatus = pick(r, ['ok', 'ecb'] as const);
+      const forms: Array<string | Buffer | null> = header === null ? [null] : [header, Buffer.from(header, 'latin1')];
+      for (const h of forms) {
+        total++;
+        if (fastHeaderBlock(h)) fast++;
+        const got = parseSendResponseHeader(status, h, ecb, keepConn, nullStatus);
+        const want = parseSendResponseHeaderFull(status, h, ecb, keepConn, nullStatus);
+        try {
+          expect(got).toEqual(want);
+          if (got.kind === 'head' && want.kind === 'head') {
+            expect(Object.keys(got.head)).toEqual(Object.keys(want.head));
+            expect(Buffer.isBuffer(got.body)).toBe(true);
+          } else if (got.kind === 'error' && want.kind === 'error') {
+            expect(got.error.code).toBe(want.error.code);
+            expect(got.error.message).toBe(want.error.message);
+          }
+        } catch (err) {
+          throw new Error(`mismatch for status ${JSON.stringify(status)} header ${JSON.stringify(h === null ? null : h.toString())} (${typeof h}): ${(err as Error).message}`);
+        }
+      }
+    }
+    // The generator must exercise both paths substantially.
+    process.env.DEBUG_FASTPATH && console.log(`fast path ${fast} of ${total}`);
+    expect(fast / total).toBeGreaterThan(0.3);
+    expect(fast / total).toBeLessThan(0.9);
+  });
+
+  it('takes the fast path for the common shapes and falls back for the rest', () => {
+    expect(fastHeaderBlock('Content-Type: text/html\r\nX-A: 1\r\n\r\n')).toBeDefined();
+    expect(fastHeaderBlock('Content-Length: 5\r\n\r\nhello')).toMatchObject({ framing: false, contentLength: 5, body: b('hello') });
+    expect(fastHeaderBlock('Content-Length: 05\r\n\r\n')).toMatchObject({ framing: true }); // analyseHeaders normalises it
+    expect(fastHeaderBlock('Transfer-Encoding: chunked\r\n\r\n')).toMatchObject({ framing: true });
+    expect(fastHeaderBlock(null)).toBeDefined();
+    expect(fastHeaderBlock('A: b\r\n')).toBeUndefined(); // no blank line
+    expect(fastHeaderBlock('A: b\n\n')).toBeUndefined(); // bare LF
+    expect(fastHeaderBlock('A: b\r\n c\r\n\r\n')).toBeUndefined(); // obs-fold
+    expect(fastHeaderBlock('A : b\r\n\r\n')).toBeUndefined(); // whitespace before the colon
+    expect(fastHeaderBlock('A: b\x01\r\n\r\n')).toBeUndefined(); // control character
   });
 });
 

@@ -190,12 +190,35 @@ export function parseSendResponseHeader(
   keepConn?: boolean,
   nullStatus: NullStatusRule = 'ok',
 ): HeadParseResult {
-  let explicit: ParsedStatus | undefined = nullStatus === 'ok' ? { code: 200, reason: 'OK' } : undefined;
-  if (status !== null && status.length > 0) {
-    const parsed = parseStatus(status);
-    if (parsed instanceof ResponseHeadError) return { kind: 'error', error: parsed };
-    explicit = parsed;
-  }
+  const fast = fastHeaderBlock(header);
+  if (!fast) return parseSendResponseHeaderFull(status, header, ecbStatusCode, keepConn, nullStatus);
+  const explicit = explicitStatus(status, nullStatus);
+  if (explicit instanceof ResponseHeadError) return { kind: 'error', error: explicit };
+  const analysed: AnalysedHeaders | ResponseHeadError = fast.framing
+    ? analyseHeaders(fast.headers, 'drop')
+    : fast.contentLength === undefined
+      ? { headers: fast.headers, chunked: false }
+      : { headers: fast.headers, chunked: false, contentLength: fast.contentLength };
+  if (analysed instanceof ResponseHeadError) return { kind: 'error', error: analysed };
+  const head = buildHead(resolveStatus(explicit, ecbStatusCode), analysed);
+  if (keepConn !== undefined) head.keepConn = keepConn;
+  return { kind: 'head', head, body: fast.body };
+}
+
+/**
+ * {@link parseSendResponseHeader} through the byte-at-a-time HeadScanner, for every
+ * block: what the fast path falls back to, and the reference its equivalence test
+ * (bridge/response-head.test.ts) compares it with.
+ */
+export function parseSendResponseHeaderFull(
+  status: string | Buffer | null,
+  header: string | Buffer | null,
+  ecbStatusCode = 200,
+  keepConn?: boolean,
+  nullStatus: NullStatusRule = 'ok',
+): HeadParseResult {
+  const explicit = explicitStatus(status, nullStatus);
+  if (explicit instanceof ResponseHeadError) return { kind: 'error', error: explicit };
   const bytes = header === null ? EMPTY : typeof header === 'string' ? Buffer.from(header, 'latin1') : header;
   const text = bytes.toString('latin1');
   const scanner = new HeadScanner(false);
@@ -208,6 +231,83 @@ export function parseSendResponseHeader(
   const head = buildHead(resolveStatus(explicit, ecbStatusCode), analysed);
   if (keepConn !== undefined) head.keepConn = keepConn;
   return { kind: 'head', head, body: bytes.subarray(end) };
+}
+
+/** The status argument of SEND_RESPONSE_HEADER(_EX): parsed, or the NULL/empty rule. */
+function explicitStatus(status: string | Buffer | null, nullStatus: NullStatusRule): ParsedStatus | undefined | ResponseHeadError {
+  if (status !== null && status.length > 0) return parseStatus(status);
+  return nullStatus === 'ok' ? { code: 200, reason: 'OK' } : undefined;
+}
+
+/**
+ * The common, well-formed SEND_RESPONSE_HEADER block, recognised without the
+ * byte-at-a-time HeadScanner: CRLF lines `token: value` (no whitespace before the
+ * colon, no obs-fold, no control characters, no bare CR or LF), ending in a blank
+ * line. Anything else (including a block without the blank line) returns
+ * undefined and takes the full parser, so both give the same result for every
+ * input (bridge/response-head.test.ts checks that over generated blocks).
+ * Status lines are dropped and one Content-Length of plain decimal digits is taken
+ * as it is; `framing` says there is more to it (Transfer-Encoding, a repeated or
+ * unusual Content-Length), and then the lines go through analyseHeaders.
+ * Exported for that test (to count how often the fast path is taken), not for callers.
+ */
+export function fastHeaderBlock(
+  header: string | Buffer | null,
+): { headers: Array<[string, string]>; framing: boolean; contentLength: number | undefined; body: Buffer } | undefined {
+  if (header === null || header.length === 0) return { headers: [], framing: false, contentLength: undefined, body: EMPTY };
+  const text = typeof header === 'string' ? header : header.toString('latin1');
+  const headers: Array<[string, string]> = [];
+  let framing = false;
+  let contentLength: number | undefined;
+  let at = 0;
+  for (;;) {
+    const eol = text.indexOf('\r\n', at);
+    if (eol < 0) return undefined; // No blank line at the end: the full parser decides.
+    if (eol === at) {
+      const end = eol + 2;
+      let body: Buffer;
+      if (typeof header !== 'string') body = header.subarray(end);
+      // latin1 is one byte per char, so this is Buffer.from(whole).subarray(end), as the full path returns.
+      else body = end === text.length ? EMPTY : Buffer.from(text.slice(end), 'latin1');
+      return { headers, framing, contentLength, body };
+    }
+    let colon = -1;
+    for (let i = at; i < eol; i++) {
+      const c = text.charCodeAt(i);
+      if (c === 0x3a) {
+        colon = i;
+        break;
+      }
+      if (c > 0xff || (FAST_CLASS[c]! & 1) === 0) return undefined;
+    }
+    if (colon <= at) return undefined;
+    let vs = colon + 1;
+    let ve = eol;
+    for (let i = vs; i < ve; i++) {
+      const c = text.charCodeAt(i);
+      if (c > 0xff || (FAST_CLASS[c]! & 2) === 0) return undefined;
+    }
+    while (vs < ve && (text.charCodeAt(vs) === 0x20 || text.charCodeAt(vs) === 0x09)) vs++;
+    while (ve > vs && (text.charCodeAt(ve - 1) === 0x20 || text.charCodeAt(ve - 1) === 0x09)) ve--;
+    const name = text.slice(at, colon);
+    const value = text.slice(vs, ve);
+    at = eol + 2;
+    switch (name.length) {
+      case 6: // Status: dropped, as analyseHeaders does with 'drop'.
+        if (name.toLowerCase() === 'status') continue;
+        break;
+      case 14: // One plain decimal Content-Length is taken here; anything else goes through analyseHeaders.
+        if (name.toLowerCase() === 'content-length') {
+          if (contentLength === undefined && CANONICAL_LENGTH.test(value)) contentLength = Number(value);
+          else framing = true;
+        }
+        break;
+      case 17:
+        if (name.toLowerCase() === 'transfer-encoding') framing = true;
+        break;
+    }
+    headers.push([name, value]);
+  }
 }
 
 /**
@@ -413,8 +513,20 @@ const EMPTY = Buffer.alloc(0);
 
 /** RFC 9110 section 5.6.2 tchar. */
 const TCHAR = /[!#$%&'*+\-.^_`|~0-9A-Za-z]/;
+const TCHAR_SET = "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 /** Field-value bytes: HTAB, SP, VCHAR, obs-text. */
 const VALUE_CHAR = /[\t\x20-\x7e\x80-\xff]/;
+/** A Content-Length the fast path takes as is: String(Number(v)) === v, a safe integer. */
+const CANONICAL_LENGTH = /^(?:0|[1-9]\d{0,14})$/;
+/** Byte classes for the fast path: 1 = tchar (RFC 9110 section 5.6.2), 2 = field-value byte (HTAB, SP, VCHAR, obs-text). */
+const FAST_CLASS = (() => {
+  const t = new Uint8Array(256);
+  for (let c = 0; c < 256; c++) {
+    if (c === 0x09 || (c >= 0x20 && c <= 0x7e) || c >= 0x80) t[c] |= 2;
+    if (TCHAR_SET.includes(String.fromCharCode(c))) t[c] |= 1;
+  }
+  return t;
+})();
 
 type ScanResult =
   | { kind: 'need-more' }

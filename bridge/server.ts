@@ -16,7 +16,7 @@ import { emptyAccounting } from '../metrics/accounting';
 import { ResponseWriter } from './response-writer';
 import { REQUEST_SLOTS, RequestSlot, type MainToWorker, type OutputSegment } from './thread-messages';
 import { ThreadPool, type Dispatchable } from './thread-pool';
-import { listenTransport, type TransportAddress } from './transport';
+import { listenTransport, type TransportAddress, type TransportTlsServer } from './transport';
 import { BridgeHandshake } from './handshake';
 import {
   FrameDecoder,
@@ -67,9 +67,29 @@ class BridgeRequest implements Dispatchable {
   dispatched = false;
   finished = false;
   writer?: ResponseWriter;
-  /** Body chunks that arrived after the read-ahead was complete but before dispatch. */
+  /**
+   * Body bytes beyond the read-ahead not yet posted to the extension thread: all
+   * of them until a thread runs the request, then those of the current event-loop
+   * turn (GatewayConnection.flushBody posts them as one message). Counted in
+   * RequestSlot.INPUT_PENDING from arrival, so the input window bounds them.
+   */
   readonly early: Buffer[] = [];
-  thread?: Dispatchable['thread'];
+  earlyBytes = 0;
+  bodyFlushScheduled = false;
+  bodyEndSent = false;
+  /** Called (in a microtask) once a thread has taken the request, to post the body that queued meanwhile. */
+  onThread?: () => void;
+  private assigned?: Dispatchable['thread'];
+
+  /** Set by the pool right before runMessage(); the run message goes out before onThread runs. */
+  get thread(): Dispatchable['thread'] {
+    return this.assigned;
+  }
+
+  set thread(thread: Dispatchable['thread']) {
+    this.assigned = thread;
+    if (thread && this.early.length > 0) queueMicrotask(() => this.onThread?.());
+  }
 
   constructor(
     readonly key: number,
@@ -220,6 +240,7 @@ class GatewayConnection {
     const target = contentLength < 0 ? app.readAhead : Math.min(app.readAhead, contentLength);
     const req = new BridgeRequest(nextKey++, frame.streamId, appName, new Uint8Array(frame.payload), target);
     if (contentLength === 0) req.bodyEnded = true;
+    req.onThread = () => this.flushBody(req);
     this.current = req;
     this.server.track(req, this);
     if (req.readAheadComplete) this.dispatch(req);
@@ -250,29 +271,67 @@ class GatewayConnection {
     if (!req.dispatched) {
       const room = req.readAheadTarget - req.preloadBytes;
       if (room > 0) {
-        const take = chunk.subarray(0, room);
-        req.preload.push(Buffer.from(take));
+        // Views, not copies: Node gives every socket read a buffer of its own, and runMessage copies these into the preload.
+        const take = chunk.length > room ? chunk.subarray(0, room) : chunk;
+        req.preload.push(take);
         req.preloadBytes += take.length;
         chunk = chunk.subarray(take.length);
       }
-      if (chunk.length > 0) req.early.push(Buffer.from(chunk));
+      this.forwardBody(req, chunk);
       if (req.readAheadComplete) this.dispatch(req);
       return;
     }
     this.forwardBody(req, chunk);
   }
 
+  /**
+   * Queues body bytes for the extension thread; they leave as one message per
+   * event-loop turn (flushBody), however many frames and socket reads they came
+   * in. The input window counts them from here, so the socket pauses while more
+   * than `inputWindow` bytes wait for ReadClient, queued or posted.
+   */
   private forwardBody(req: BridgeRequest, chunk: Buffer): void {
     if (chunk.length === 0 || req.finished) return;
-    const thread = this.server.pool.threadFor(req.key);
-    if (!thread) return;
-    const copy = new Uint8Array(chunk);
-    Atomics.add(req.slots, RequestSlot.INPUT_PENDING, copy.length);
-    thread.send({ t: 'body', key: req.key, chunk: copy }, [copy.buffer]);
+    req.early.push(chunk);
+    req.earlyBytes += chunk.length;
+    Atomics.add(req.slots, RequestSlot.INPUT_PENDING, chunk.length);
+    if (!req.bodyFlushScheduled) {
+      req.bodyFlushScheduled = true;
+      setImmediate(() => {
+        req.bodyFlushScheduled = false;
+        this.flushBody(req);
+      });
+    }
     if (Atomics.load(req.slots, RequestSlot.INPUT_PENDING) > this.opts.inputWindow && !this.pausedForInput) {
       this.pausedForInput = true;
       this.socket.pause();
       void this.resumeWhenConsumed(req);
+    }
+  }
+
+  /** Posts the queued body (one copy, one message) and, once the body is over, bodyEnd; waits while no thread has the request. */
+  private flushBody(req: BridgeRequest): void {
+    if (req.finished) {
+      req.early.length = 0;
+      req.earlyBytes = 0;
+      return;
+    }
+    const thread = this.server.pool.threadFor(req.key);
+    if (!thread) return; // Still queued for a thread: req.onThread flushes once one takes it.
+    if (req.earlyBytes > 0) {
+      const chunk = new Uint8Array(req.earlyBytes);
+      let at = 0;
+      for (const c of req.early) {
+        chunk.set(c, at);
+        at += c.length;
+      }
+      req.early.length = 0;
+      req.earlyBytes = 0;
+      thread.send({ t: 'body', key: req.key, chunk }, [chunk.buffer]);
+    }
+    if (req.bodyEnded && !req.bodyEndSent) {
+      req.bodyEndSent = true;
+      thread.send({ t: 'bodyEnd', key: req.key });
     }
   }
 
@@ -303,7 +362,8 @@ class GatewayConnection {
       if (req.readAheadComplete) this.dispatch(req);
       return;
     }
-    this.server.pool.threadFor(req.key)?.send({ t: 'bodyEnd', key: req.key });
+    // Whatever is queued goes now, then bodyEnd: nothing more can come.
+    this.flushBody(req);
   }
 
   private onAbort(code: number): void {
@@ -329,20 +389,8 @@ class GatewayConnection {
 
   private dispatch(req: BridgeRequest): void {
     req.dispatched = true;
+    // Body that arrived beyond the read-ahead goes over once a thread owns the request (req.onThread).
     this.server.pool.submit(req);
-    // Body that arrived beyond the read-ahead goes over once a thread owns the request.
-    if (req.early.length > 0) {
-      const early = req.early.splice(0);
-      const flush = (): void => {
-        if (!this.server.pool.threadFor(req.key)) {
-          setImmediate(flush);
-          return;
-        }
-        for (const c of early) this.forwardBody(req, c);
-        if (req.bodyEnded) this.server.pool.threadFor(req.key)?.send({ t: 'bodyEnd', key: req.key });
-      };
-      flush();
-    }
   }
 
   /** Frames from an extension thread for this connection's request, in the order it produced them. */
@@ -385,6 +433,8 @@ class GatewayConnection {
       ended: () => {
         this.lastFinished = req.streamId;
         req.finished = true;
+        // A socket paused for input resumes now rather than at resumeWhenConsumed's next 1 s timeout.
+        Atomics.notify(req.slots, RequestSlot.INPUT_PENDING);
         this.server.untrack(req);
         if (this.current === req) this.current = undefined;
       },
@@ -467,8 +517,8 @@ export class BridgeServer {
     return this.apps.get(name);
   }
 
-  async listen(address: TransportAddress): Promise<TransportAddress> {
-    const bound = await listenTransport(this.server, address);
+  async listen(address: TransportAddress, tls?: TransportTlsServer): Promise<TransportAddress> {
+    const bound = await listenTransport(this.server, address, tls);
     if (bound.kind === 'unix') fs.chmodSync(bound.path, 0o600);
     return bound;
   }

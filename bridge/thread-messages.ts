@@ -14,7 +14,7 @@ import type { AppSettings } from './request-info';
 export const RequestSlot = {
   /** Response bytes handed to the main thread and not yet flushed to the gateway socket. */
   OUTPUT_PENDING: 0,
-  /** Request body bytes posted to the extension thread and not yet read by the extension. */
+  /** Request body bytes queued for or posted to the extension thread and not yet read by the extension. */
   INPUT_PENDING: 1,
   /** Non-zero once the client or gateway went away: the Win32 error to report. */
   ABORTED: 2,

@@ -14,6 +14,7 @@ import {
   decodeResponseHead,
   encodeAbort,
   encodeFrame,
+  encodeFrameHeader,
   encodeHello,
   encodeRequest,
   encodeResponseEnd,
@@ -46,9 +47,37 @@ const info: RequestInfo = {
   contentLength: -1,
 };
 
+const isBody = (type: number): boolean => type === FrameType.REQUEST_BODY || type === FrameType.RESPONSE_BODY;
+
+/**
+ * Decodes `bufs` and joins body pieces back into whole frames, checking the piece
+ * contract on the way: only body frames come in pieces, the pieces of one frame
+ * are consecutive with the same type, flags and stream id, and only the last one
+ * has `partial: false`. Returns frames without the `partial` flag.
+ */
 function decodeAll(bufs: Buffer[], decoder = new FrameDecoder()): Frame[] {
   const frames: Frame[] = [];
-  for (const b of bufs) decoder.push(b, (f) => frames.push({ ...f, payload: Buffer.from(f.payload) }));
+  let open: { frame: Frame; parts: Buffer[] } | undefined;
+  for (const b of bufs) {
+    decoder.push(b, (f) => {
+      // Plain checks, not expect(): this runs for every piece of thousands of splits.
+      if (typeof f.partial !== 'boolean') throw new Error('frame without a partial flag');
+      if (f.partial && !isBody(f.type)) throw new Error(`a 0x${f.type.toString(16)} frame came in pieces`);
+      if (open) {
+        if (f.type !== open.frame.type || f.flags !== open.frame.flags || f.streamId !== open.frame.streamId) {
+          throw new Error('a piece does not continue the frame before it');
+        }
+        open.parts.push(Buffer.from(f.payload));
+      } else {
+        open = { frame: { type: f.type, flags: f.flags, streamId: f.streamId, payload: Buffer.alloc(0) }, parts: [Buffer.from(f.payload)] };
+      }
+      if (!f.partial) {
+        frames.push({ ...open.frame, payload: Buffer.concat(open.parts) });
+        open = undefined;
+      }
+    });
+  }
+  // A body frame still open at the end is incomplete input (the fuzz test feeds such), not a whole frame.
   return frames;
 }
 
@@ -85,17 +114,105 @@ describe('round trips', () => {
   });
 
   test('frames split at every possible byte boundary decode identically', () => {
-    const stream = Buffer.concat([encodeRequest(1, info), encodeFrame(FrameType.REQUEST_BODY, 1, randomBytes(300)), encodeFrame(FrameType.REQUEST_END, 1)]);
+    const stream = Buffer.concat([
+      encodeRequest(1, info),
+      encodeFrame(FrameType.REQUEST_BODY, 1, randomBytes(300)),
+      encodeFrame(FrameType.REQUEST_BODY, 1),
+      encodeFrame(FrameType.REQUEST_END, 1),
+      encodeResponseHead(1, { statusCode: 200, reason: 'OK', headers: [['A', 'b']], flags: 0 }),
+      encodeFrame(FrameType.RESPONSE_BODY, 1, randomBytes(200), 0x5),
+      encodeFrame(FrameType.RESPONSE_BODY, 1, randomBytes(1)),
+      encodeResponseEnd(1, { hseStatus: 1, loggedStatus: 200, logData: '', accounting: emptyAccounting(), flags: 0 }),
+    ]);
     const whole = decodeAll([stream]);
-    for (let cut = 1; cut < stream.length; cut++) {
-      expect(decodeAll([stream.subarray(0, cut), stream.subarray(cut)])).toEqual(whole);
+    expect(whole.map((f) => f.type)).toEqual([
+      FrameType.REQUEST, FrameType.REQUEST_BODY, FrameType.REQUEST_BODY, FrameType.REQUEST_END,
+      FrameType.RESPONSE_HEAD, FrameType.RESPONSE_BODY, FrameType.RESPONSE_BODY, FrameType.RESPONSE_END,
+    ]);
+    // Every frame's type, flags, stream id and payload bytes, as one string (quicker to compare thousands of times than toEqual).
+    const sig = (frames: Frame[]): string => frames.map((f) => `${f.type}/${f.flags}/${f.streamId}/${f.payload.toString('hex')}`).join('|');
+    const want = sig(whole);
+    // ...and they are the bytes that were encoded.
+    let at = 0;
+    const encoded: Frame[] = [];
+    while (at < stream.length) {
+      const length = stream.readUInt32LE(at + 8);
+      encoded.push({ type: stream[at] as Frame['type'], flags: stream[at + 1]!, streamId: stream.readUInt32LE(at + 4), payload: stream.subarray(at + FRAME_HEADER_SIZE, at + FRAME_HEADER_SIZE + length) });
+      at += FRAME_HEADER_SIZE + length;
     }
-    expect(decodeAll([...stream].map((b) => Buffer.from([b])))).toEqual(whole);
+    expect(want).toBe(sig(encoded));
+    for (const wholeBodies of [false, true]) {
+      const split = (parts: Buffer[]): string => sig(decodeAll(parts, new FrameDecoder({ wholeBodies })));
+      expect(split([stream])).toBe(want);
+      for (let cut = 1; cut < stream.length; cut++) {
+        const got = split([stream.subarray(0, cut), stream.subarray(cut)]);
+        if (got !== want) expect(`cut at ${cut}: ${got}`).toBe(`cut at ${cut}: ${want}`);
+      }
+      for (let a = 1; a < stream.length; a += 7) {
+        for (let b = a + 1; b < stream.length; b += 13) {
+          const got = split([stream.subarray(0, a), stream.subarray(a, b), stream.subarray(b)]);
+          if (got !== want) expect(`cuts at ${a}, ${b}: ${got}`).toBe(`cuts at ${a}, ${b}: ${want}`);
+        }
+      }
+      expect(split([...stream].map((b) => Buffer.from([b])))).toBe(want);
+    }
   });
 
   test('body payloads inside one chunk are views, not copies', () => {
     const chunk = encodeFrame(FrameType.RESPONSE_BODY, 1, Buffer.alloc(1000, 1));
     new FrameDecoder().push(chunk, (f) => expect(f.payload.buffer).toBe(chunk.buffer));
+  });
+
+  test('a body frame that straddles reads comes out as pieces as it arrives, each a view of its chunk', () => {
+    const body = randomBytes(65536);
+    const bytes = Buffer.concat([encodeFrame(FrameType.RESPONSE_BODY, 9, body, 0x1), encodeFrame(FrameType.RESPONSE_END, 9)]);
+    const chunks = [bytes.subarray(0, 65536), bytes.subarray(65536, 65540), bytes.subarray(65540)].map((c) => Buffer.from(c));
+    const decoder = new FrameDecoder();
+    const seen: Array<{ frame: Frame; chunk: number }> = [];
+    chunks.forEach((c, i) => {
+      decoder.push(c, (frame) => seen.push({ frame, chunk: i }));
+      if (i < 2) expect(decoder.bufferedBytes).toBe(12 + (i === 0 ? 65536 - 12 : 65536 - 8));
+    });
+    expect(decoder.bufferedBytes).toBe(0);
+    expect(seen.map((s) => [s.frame.type, s.frame.partial, s.frame.payload.length, s.chunk])).toEqual([
+      [FrameType.RESPONSE_BODY, true, 65536 - 12, 0],
+      [FrameType.RESPONSE_BODY, true, 4, 1],
+      [FrameType.RESPONSE_BODY, false, 8, 2],
+      [FrameType.RESPONSE_END, false, 0, 2],
+    ]);
+    seen.forEach((s) => expect(s.frame.payload.buffer).toBe(chunks[s.chunk]!.buffer));
+    expect(seen.every((s) => s.frame.streamId === 9 && s.frame.flags === (s.frame.type === FrameType.RESPONSE_BODY ? 1 : 0))).toBe(true);
+    expect(Buffer.concat(seen.slice(0, 3).map((s) => s.frame.payload))).toEqual(body);
+  });
+
+  test('non-body frames and wholeBodies decoders still deliver whole frames', () => {
+    const request = encodeRequest(3, info);
+    const frames: Frame[] = [];
+    const d = new FrameDecoder();
+    d.push(request.subarray(0, 40), (f) => frames.push(f));
+    expect(frames).toHaveLength(0);
+    expect(d.bufferedBytes).toBe(40);
+    d.push(request.subarray(40), (f) => frames.push(f));
+    expect(frames).toHaveLength(1);
+    expect(frames[0]!.partial).toBe(false);
+    const body = encodeFrame(FrameType.REQUEST_BODY, 3, Buffer.alloc(100, 7));
+    const whole = new FrameDecoder({ wholeBodies: true });
+    const out: Frame[] = [];
+    whole.push(body.subarray(0, 50), (f) => out.push(f));
+    expect(out).toHaveLength(0);
+    whole.push(body.subarray(50), (f) => out.push(f));
+    expect(out.map((f) => [f.partial, f.payload.length])).toEqual([[false, 100]]);
+  });
+
+  test('a body frame header is checked before any of its payload is passed on', () => {
+    const big = Buffer.alloc(FRAME_HEADER_SIZE + 10);
+    big[0] = FrameType.RESPONSE_BODY;
+    big.writeUInt32LE(2 * 1024 * 1024, 8);
+    const seen: Frame[] = [];
+    expect(() => new FrameDecoder().push(big, (f) => seen.push(f))).toThrow(expect.objectContaining({ code: 'ERR_WIRE_TOO_LARGE' }));
+    const small = Buffer.concat([encodeFrameHeader(FrameType.RESPONSE_BODY, 1, 100), Buffer.alloc(10)]);
+    expect(() => new FrameDecoder({ maxPayload: 64 }).push(small, (f) => seen.push(f))).toThrow(expect.objectContaining({ code: 'ERR_WIRE_TOO_LARGE' }));
+    expect(seen).toHaveLength(0);
   });
 });
 

@@ -77,6 +77,12 @@ export interface Frame {
   flags: number;
   streamId: number;
   payload: Buffer;
+  /**
+   * Set by FrameDecoder on REQUEST_BODY / RESPONSE_BODY pieces: true when more of
+   * this frame's payload follows in the next Frame(s) of the same type, flags and
+   * stream id. See {@link FrameDecoder}.
+   */
+  partial?: boolean;
 }
 
 export function encodeFrame(type: FrameTypeCode, streamId: number, payload?: Buffer, flags = 0): Buffer {
@@ -102,24 +108,60 @@ function writeFrameHeader(buf: Buffer, at: number, type: number, flags: number, 
   buf.writeUInt32LE(length, at + 8);
 }
 
+export interface FrameDecoderOptions {
+  /** Largest payload accepted (ERR_WIRE_TOO_LARGE beyond it); DEFAULT_MAX_PAYLOAD (1 MiB) by default. */
+  maxPayload?: number;
+  /** Deliver every frame whole, body frames included (the payload of a frame that straddles reads is then copied once). */
+  wholeBodies?: boolean;
+}
+
 /**
- * Incremental decoder: feed it socket chunks, get whole frames. Payloads are
- * views into the received chunks when a frame lies inside one chunk (the common
- * case for bodies), copies only when a frame straddles chunks.
+ * Incremental decoder: feed it socket chunks, get frames. Payloads are views into
+ * the received chunks, not copies (Node hands every socket read a buffer of its
+ * own, so views stay valid).
+ *
+ * Body frames (REQUEST_BODY, RESPONSE_BODY) are byte streams, so their payload is
+ * passed on as it arrives: a body frame whose payload straddles socket reads comes
+ * out as several consecutive Frames of the same type, flags and stream id, every
+ * one but the last with `partial: true`; concatenated, their payloads are the
+ * frame's payload. Nothing is buffered for them and nothing is copied. Every other
+ * frame type is delivered whole (`partial: false`), copied once only when it
+ * straddles reads. The header of every frame, body frames included, is checked
+ * (type, reserved bits, the size limit) before any of its payload is delivered.
+ * With `wholeBodies: true` body frames are delivered whole too.
  */
 export class FrameDecoder {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private readonly maxPayload: number;
+  private readonly pieces: boolean;
+  /** The body frame being passed on in pieces: payload bytes still to come (0: none), and its header fields. */
+  private bodyLeft = 0;
+  private bodyDelivered = 0;
+  private bodyType: FrameTypeCode = FrameType.RESPONSE_BODY;
+  private bodyFlags = 0;
+  private bodyStream = 0;
 
-  constructor(options: { maxPayload?: number } = {}) {
+  constructor(options: FrameDecoderOptions = {}) {
     this.maxPayload = options.maxPayload ?? DEFAULT_MAX_PAYLOAD;
+    this.pieces = !options.wholeBodies;
   }
 
-  /** Decodes as many frames as the data completes. Throws WireProtocolError on a malformed frame. */
+  /** Decodes as many frames (and body pieces) as the data completes. Throws WireProtocolError on a malformed frame. */
   push(chunk: Buffer, onFrame: (frame: Frame) => void): void {
     let data: Buffer;
-    if (this.pendingBytes === 0) {
+    let offset = 0;
+    if (this.bodyLeft > 0) {
+      // The rest (or more) of a body frame whose start came in an earlier chunk.
+      const n = Math.min(this.bodyLeft, chunk.length);
+      this.bodyLeft -= n;
+      const partial = this.bodyLeft > 0;
+      this.bodyDelivered = partial ? this.bodyDelivered + n : 0;
+      if (n > 0) onFrame({ type: this.bodyType, flags: this.bodyFlags, streamId: this.bodyStream, payload: chunk.subarray(0, n), partial });
+      if (n === chunk.length) return;
+      data = chunk;
+      offset = n;
+    } else if (this.pendingBytes === 0) {
       data = chunk;
     } else {
       this.pending.push(chunk);
@@ -127,7 +169,6 @@ export class FrameDecoder {
       this.pending = [];
       this.pendingBytes = 0;
     }
-    let offset = 0;
     while (data.length - offset >= FRAME_HEADER_SIZE) {
       const type = data[offset]!;
       const flags = data[offset + 1]!;
@@ -143,9 +184,20 @@ export class FrameDecoder {
       if (length > this.maxPayload) {
         throw new WireProtocolError('ERR_WIRE_TOO_LARGE', `frame payload of ${length} bytes exceeds ${this.maxPayload}`);
       }
-      if (data.length - offset - FRAME_HEADER_SIZE < length) break;
       const start = offset + FRAME_HEADER_SIZE;
-      onFrame({ type: type as FrameTypeCode, flags, streamId, payload: data.subarray(start, start + length) });
+      const available = data.length - start;
+      if (available < length) {
+        if (!this.pieces || (type !== FrameType.RESPONSE_BODY && type !== FrameType.REQUEST_BODY)) break;
+        // A body frame that continues in the next chunk(s): pass on what is here.
+        this.bodyType = type as FrameTypeCode;
+        this.bodyFlags = flags;
+        this.bodyStream = streamId;
+        this.bodyLeft = length - available;
+        this.bodyDelivered = available;
+        if (available > 0) onFrame({ type: type as FrameTypeCode, flags, streamId, payload: data.subarray(start), partial: true });
+        return;
+      }
+      onFrame({ type: type as FrameTypeCode, flags, streamId, payload: data.subarray(start, start + length), partial: false });
       offset = start + length;
     }
     if (offset < data.length) {
@@ -155,9 +207,13 @@ export class FrameDecoder {
     }
   }
 
-  /** Bytes received but not yet part of a whole frame (a connection closing with these is truncated). */
+  /**
+   * Bytes received but not yet part of a whole frame: a partial header or frame, or
+   * the header and delivered pieces of a body frame that has not ended (a
+   * connection closing with any of these is truncated).
+   */
   get bufferedBytes(): number {
-    return this.pendingBytes;
+    return this.pendingBytes + (this.bodyLeft > 0 ? FRAME_HEADER_SIZE + this.bodyDelivered : 0);
   }
 }
 

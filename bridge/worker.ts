@@ -39,6 +39,8 @@ class ExtensionThread implements ContextHost {
   private readonly byConn = new Map<number, RequestContext>();
   private readonly byKey = new Map<number, RequestContext>();
   private readonly deferred: RunMessage[] = [];
+  /** Body messages for a request whose run is deferred: kept until it starts, in order. */
+  private readonly beforeRun = new Map<number, MainToWorker[]>();
   /** Completion routines waiting for this thread to be outside extension code. */
   private readonly completions: Array<() => void> = [];
   private completionsScheduled = false;
@@ -177,11 +179,17 @@ class ExtensionThread implements ContextHost {
         }
         return;
       case 'body':
-        this.byKey.get(msg.key)?.pushBody(msg.chunk);
+      case 'bodyEnd': {
+        const ctx = this.byKey.get(msg.key);
+        if (!ctx) {
+          // Its run message is still waiting for this thread: keep the body for it.
+          if (this.deferred.some((d) => d.key === msg.key)) this.beforeRun.set(msg.key, [...(this.beforeRun.get(msg.key) ?? []), msg]);
+          return;
+        }
+        if (msg.t === 'body') ctx.pushBody(msg.chunk);
+        else ctx.endBody();
         return;
-      case 'bodyEnd':
-        this.byKey.get(msg.key)?.endBody();
-        return;
+      }
       case 'ioDone':
         this.byKey.get(msg.key)?.ioDone(msg.op, msg.bytes, msg.error);
         return;
@@ -232,6 +240,8 @@ class ExtensionThread implements ContextHost {
     const ctx = new RequestContext(msg.key, msg.streamId, connId, info, app.settings, ecb, shared, variables, msg.bodyComplete, this);
     this.byConn.set(connId, ctx);
     this.byKey.set(msg.key, ctx);
+    for (const early of this.beforeRun.get(msg.key) ?? []) this.handle(early, true);
+    this.beforeRun.delete(msg.key);
 
     let status: number;
     this.nested++;

@@ -108,8 +108,12 @@ export class IsapiExchange implements ConnectionUser {
     this.req.on('data', (chunk: Buffer) => {
       if (this.finished || this.conn !== conn) return;
       this.bytesIn += chunk.length;
+      // Header and chunk leave in one writev; the chunk is not copied.
+      conn.socket.cork();
       conn.write(encodeFrameHeader(FrameType.REQUEST_BODY, this.streamId, chunk.length));
-      if (!conn.write(chunk)) this.req.pause();
+      const more = conn.write(chunk);
+      conn.socket.uncork();
+      if (!more) this.req.pause();
     });
     this.req.on('end', () => {
       conn.socket.off('drain', onDrain);
@@ -210,6 +214,12 @@ export class IsapiExchange implements ConnectionUser {
     }
   }
 
+  /**
+   * RESPONSE_BODY bytes, as the decoder passes them on: a frame that straddles
+   * socket reads arrives in pieces (bridge/wire.ts FrameDecoder), each a view of
+   * its socket chunk, written to the client without a copy (Node corks the
+   * client socket for the tick, so the pieces of one read leave together).
+   */
   private onBody(payload: Buffer): void {
     if (this.clientGone || !this.headSent) return;
     let data = payload;
