@@ -81,7 +81,7 @@ class FdSource implements FileSource {
  * Offset/OffsetHigh are a union with a PVOID that is not needed here. Not an ISAPI
  * struct, so it lives here rather than in abi/structs.ts.
  */
-export const OVERLAPPED = koffi.struct('OVERLAPPED', {
+export const OVERLAPPED = koffi.struct({
   Internal: 'uint64_t',
   InternalHigh: 'uint64_t',
   Offset: 'uint32_t',

@@ -4,15 +4,19 @@
  *
  * These are the only struct layouts in TypeScript. `test/abi-layout.test.ts`
  * compiles bridge/include/isapi.h and compares every sizeof/offsetof with these.
+ *
+ * The structs are anonymous to koffi: named types live in one registry per
+ * process, and a module evaluated twice (test runners do) would collide with itself.
+ * Their C names are the keys of STRUCTS.
  */
 import koffi, { type TypeObject } from 'koffi';
 
-export const HSE_VERSION_INFO = koffi.struct('HSE_VERSION_INFO', {
+export const HSE_VERSION_INFO = koffi.struct({
   dwExtensionVersion: 'uint32_t',
   lpszExtensionDesc: koffi.array('char', 256, 'Array'),
 });
 
-export const EXTENSION_CONTROL_BLOCK = koffi.struct('EXTENSION_CONTROL_BLOCK', {
+export const EXTENSION_CONTROL_BLOCK = koffi.struct({
   cbSize: 'uint32_t',
   dwVersion: 'uint32_t',
   ConnID: 'uintptr_t',
@@ -32,7 +36,7 @@ export const EXTENSION_CONTROL_BLOCK = koffi.struct('EXTENSION_CONTROL_BLOCK', {
   ServerSupportFunction: 'void *',
 });
 
-export const HSE_TF_INFO = koffi.struct('HSE_TF_INFO', {
+export const HSE_TF_INFO = koffi.struct({
   pfnHseIO: 'void *',
   pContext: 'void *',
   hFile: 'void *',
@@ -46,7 +50,7 @@ export const HSE_TF_INFO = koffi.struct('HSE_TF_INFO', {
   dwFlags: 'uint32_t',
 });
 
-export const HSE_SEND_HEADER_EX_INFO = koffi.struct('HSE_SEND_HEADER_EX_INFO', {
+export const HSE_SEND_HEADER_EX_INFO = koffi.struct({
   pszStatus: 'void *',
   pszHeader: 'void *',
   cchStatus: 'uint32_t',
@@ -54,7 +58,7 @@ export const HSE_SEND_HEADER_EX_INFO = koffi.struct('HSE_SEND_HEADER_EX_INFO', {
   fKeepConn: 'int32_t',
 });
 
-export const HSE_URL_MAPEX_INFO = koffi.struct('HSE_URL_MAPEX_INFO', {
+export const HSE_URL_MAPEX_INFO = koffi.struct({
   lpszPath: koffi.array('char', 260, 'Array'),
   dwFlags: 'uint32_t',
   cchMatchingPath: 'uint32_t',
@@ -63,14 +67,14 @@ export const HSE_URL_MAPEX_INFO = koffi.struct('HSE_URL_MAPEX_INFO', {
   dwReserved2: 'uint32_t',
 });
 
-export const HSE_VECTOR_ELEMENT = koffi.struct('HSE_VECTOR_ELEMENT', {
+export const HSE_VECTOR_ELEMENT = koffi.struct({
   ElementType: 'uint32_t',
   pvContext: 'void *',
   cbOffset: 'uint64_t',
   cbSize: 'uint64_t',
 });
 
-export const HSE_RESPONSE_VECTOR = koffi.struct('HSE_RESPONSE_VECTOR', {
+export const HSE_RESPONSE_VECTOR = koffi.struct({
   dwFlags: 'uint32_t',
   pszStatus: 'void *',
   pszHeaders: 'void *',
@@ -78,7 +82,7 @@ export const HSE_RESPONSE_VECTOR = koffi.struct('HSE_RESPONSE_VECTOR', {
   lpElementArray: 'void *',
 });
 
-export const HSE_EXEC_URL_INFO = koffi.struct('HSE_EXEC_URL_INFO', {
+export const HSE_EXEC_URL_INFO = koffi.struct({
   pszUrl: 'void *',
   pszMethod: 'void *',
   pszChildHeaders: 'void *',
@@ -88,7 +92,7 @@ export const HSE_EXEC_URL_INFO = koffi.struct('HSE_EXEC_URL_INFO', {
 });
 
 /** HSE_EXEC_URL_INFO with a WCHAR URL (HSE_REQ_EXEC_UNICODE_URL). */
-export const HSE_EXEC_UNICODE_URL_INFO = koffi.struct('HSE_EXEC_UNICODE_URL_INFO', {
+export const HSE_EXEC_UNICODE_URL_INFO = koffi.struct({
   pszUrl: 'void *',
   pszMethod: 'void *',
   pszChildHeaders: 'void *',
@@ -97,20 +101,20 @@ export const HSE_EXEC_UNICODE_URL_INFO = koffi.struct('HSE_EXEC_UNICODE_URL_INFO
   dwExecUrlFlags: 'uint32_t',
 });
 
-export const HSE_UNICODE_URL_MAPEX_INFO = koffi.struct('HSE_UNICODE_URL_MAPEX_INFO', {
+export const HSE_UNICODE_URL_MAPEX_INFO = koffi.struct({
   lpszPath: koffi.array('uint16_t', 260, 'Array'),
   dwFlags: 'uint32_t',
   cchMatchingPath: 'uint32_t',
   cchMatchingURL: 'uint32_t',
 });
 
-export const HSE_EXEC_URL_STATUS = koffi.struct('HSE_EXEC_URL_STATUS', {
+export const HSE_EXEC_URL_STATUS = koffi.struct({
   uHttpStatusCode: 'uint16_t',
   uHttpSubStatus: 'uint16_t',
   dwWin32Error: 'uint32_t',
 });
 
-export const HSE_CUSTOM_ERROR_INFO = koffi.struct('HSE_CUSTOM_ERROR_INFO', {
+export const HSE_CUSTOM_ERROR_INFO = koffi.struct({
   pszStatus: 'void *',
   uHttpSubError: 'uint16_t',
   fAsync: 'int32_t',

@@ -145,12 +145,13 @@ describe('live wire fuzzing', () => {
       for (let i = 0; i < iterations; i++) {
         let frames: Buffer[];
         const kind = i % 3;
-        if (kind === 0) frames = [crypto.randomBytes(1 + Math.floor(rand() * 64))]; // noise instead of HELLO
+        if (kind === 0) frames = [Buffer.from(Array.from({ length: 1 + Math.floor(rand() * 64) }, () => Math.floor(rand() * 256)))]; // noise instead of HELLO
         else if (kind === 1) frames = [mutate(hello, rand)]; // a broken HELLO
         else frames = [hello, ...valid.slice(0, 1 + Math.floor(rand() * 3)).map((f, n) => (n === 0 ? mutate(f, rand) : f))];
         // SHUTDOWN is a legitimate command to an authenticated peer, not a malformed frame: leave it out.
         if (frames.some((f) => f[0] === FrameType.SHUTDOWN)) continue;
-        if ((await sendRaw(connect, frames, 60)) === 'closed-by-bridge') closed++;
+        // The wait bounds only inputs the bridge accepts; a refusal closes at once, even on a loaded machine.
+        if ((await sendRaw(connect, frames, 300)) === 'closed-by-bridge') closed++;
         expect(bridge.proc.exitCode).toBeNull();
       }
       // Most inputs are malformed and were refused; every refusal is logged with its code.
