@@ -489,6 +489,29 @@ interface Row {
   note?: string;
 }
 
+type GroupStats = ReturnType<Sampler['end']>;
+
+/** A row for a request/response load run (wrk or autocannon) of one contender. */
+function loadRow(workload: string, contender: string, connections: number, r: LoadResult, m: GroupStats, note?: string): Row {
+  return {
+    workload,
+    contender,
+    connections,
+    rps: r.rps,
+    p50ms: r.p50,
+    p99ms: r.p99,
+    maxms: r.max,
+    errors: r.errors,
+    mbps: r.mbps,
+    frontRssMiB: m.front?.rssPeakMiB,
+    backRssMiB: m.back?.rssPeakMiB,
+    frontCpuPct: m.front?.cpuPct,
+    backCpuPct: m.back?.cpuPct,
+    cpuUsPerReq: (((m.front?.cpuPct ?? 0) + (m.back?.cpuPct ?? 0)) * 1e4) / r.rps,
+    note,
+  };
+}
+
 interface Target {
   name: string;
   goal: string;
@@ -554,23 +577,7 @@ async function helloWorkload(contenders: Contender[], notes: Contender[]): Promi
       s.begin();
       const r = await runLoad(url, c, CFG.duration);
       const m = s.end();
-      rows.push({
-        workload: 'hello',
-        contender: k.name,
-        connections: c,
-        rps: r.rps,
-        p50ms: r.p50,
-        p99ms: r.p99,
-        maxms: r.max,
-        errors: r.errors,
-        mbps: r.mbps,
-        frontRssMiB: m.front?.rssPeakMiB,
-        backRssMiB: m.back?.rssPeakMiB,
-        frontCpuPct: m.front?.cpuPct,
-        backCpuPct: m.back?.cpuPct,
-        cpuUsPerReq: (((m.front?.cpuPct ?? 0) + (m.back?.cpuPct ?? 0)) * 1e4) / r.rps,
-        note: [notes.includes(k) ? 'note only' : '', deadNote(k.groups)].filter(Boolean).join('; ') || undefined,
-      });
+      rows.push(loadRow('hello', k.name, c, r, m, [notes.includes(k) ? 'note only' : '', deadNote(k.groups)].filter(Boolean).join('; ') || undefined));
       log(`hello c=${c} ${k.name}: ${r.rps.toFixed(0)} req/s p99 ${r.p99.toFixed(2)} ms errors ${r.errors}`);
     }
   }
@@ -756,22 +763,7 @@ async function main(): Promise<void> {
       s.begin();
       const r = await runLoad(url, CFG.pendingConnections, CFG.duration);
       const m = s.end();
-      rows.push({
-        workload: 'pending',
-        contender: 'isapi',
-        connections: CFG.pendingConnections,
-        rps: r.rps,
-        p50ms: r.p50,
-        p99ms: r.p99,
-        maxms: r.max,
-        errors: r.errors,
-        mbps: r.mbps,
-        frontRssMiB: m.front?.rssPeakMiB,
-        backRssMiB: m.back?.rssPeakMiB,
-        frontCpuPct: m.front?.cpuPct,
-        backCpuPct: m.back?.cpuPct,
-        note: 'asyncwrite sample (HSE_STATUS_PENDING)',
-      });
+      rows.push(loadRow('pending', 'isapi', CFG.pendingConnections, r, m, 'asyncwrite sample (HSE_STATUS_PENDING)'));
       await stopProc(gw.proc);
       addTarget(`${CFG.pendingConnections} concurrent PENDING requests`, 'measure req/s, p99 (no errors)', `${fmt(r.rps)} req/s, p99 ${r.p99.toFixed(1)} ms, ${r.errors} errors`, r.errors === 0);
     }
