@@ -90,8 +90,10 @@ describe('SIGKILL of a bridge process under load', () => {
       await killer;
       expect(hello.every((o) => o.status === 200)).toBe(true);
       const failed = slow.filter((o) => o.status !== 200);
-      // Each failure was in flight when the process died (started before the kill, ended after it).
-      expect(failed.length).toBeLessThanOrEqual(concurrency);
+      // Each failure was in flight when the process died (started before the kill, ended after it),
+      // or was handed to it in the few milliseconds before the gateway saw it die: at most one of
+      // each per client.
+      expect(failed.length).toBeLessThanOrEqual(2 * concurrency);
       for (const f of failed) {
         expect(f.start).toBeLessThanOrEqual(killedAt + 50);
         expect(f.end).toBeGreaterThanOrEqual(killedAt - 50);
