@@ -82,6 +82,9 @@ async function main(): Promise<void> {
     .parse();
 
   const logger = new Logger('bridge');
+  // Apps with relayCallbacks run HttpExtensionProc on libuv's thread pool, which file reads
+  // (TransmitFile) share: size it before anything uses it (its default is 4).
+  process.env.UV_THREADPOOL_SIZE ??= String(Math.max(4, argv.workers + 4));
   let file: BridgeFileConfig = {};
   if (argv.config) {
     try {

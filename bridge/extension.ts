@@ -55,7 +55,10 @@ function requireExport<T>(file: string, bind: () => T, name: string): T {
   }
 }
 
-export type HttpExtensionProc = (ecb: bigint) => number;
+export type HttpExtensionProc = ((ecb: bigint) => number) & {
+  /** The same call on a libuv thread-pool thread; the result arrives on this thread's event loop. */
+  async(ecb: bigint, done: (err: unknown, status: number) => void): void;
+};
 
 /** The process-wide load: resolves the exports and runs GetExtensionVersion. Main thread only. */
 export class ExtensionLibrary {

@@ -28,6 +28,8 @@ export interface BridgeAppConfig {
   maxQueue?: number;
   /** End PENDING requests that never call DONE_WITH_SESSION after this many ms (default 5 minutes). */
   pendingTimeoutMs?: number;
+  /** See AppSettings.relayCallbacks. */
+  relayCallbacks?: boolean;
 }
 
 export interface BridgeOptions {
@@ -61,6 +63,7 @@ export function appSettings(app: BridgeAppConfig): AppSettings {
     readAhead: app.readAhead ?? DEFAULT_READ_AHEAD,
     maxConcurrency: app.maxConcurrency ?? 8,
     pendingTimeoutMs: app.pendingTimeoutMs ?? 300000,
+    relayCallbacks: app.relayCallbacks ?? false,
     ...(app.maxQueue !== undefined ? { maxQueue: app.maxQueue } : {}),
   };
 }

@@ -48,6 +48,12 @@ export interface AppSettings {
   readAhead: number;
   /** A PENDING request that has not called DONE_WITH_SESSION after this long is ended (0: never). */
   pendingTimeoutMs?: number;
+  /**
+   * Run HttpExtensionProc on a thread-pool thread so that its own threads' callbacks can be
+   * served while it waits for them (extensions that block in HttpExtensionProc until another
+   * thread of theirs has answered). Every callback then crosses threads: slower, so opt-in.
+   */
+  relayCallbacks?: boolean;
   /** How many requests of this app may run HttpExtensionProc at once; the rest queue. */
   maxConcurrency: number;
   /** Most requests of this app waiting for a thread; more are refused with 503 + Retry-After. Unlimited when absent. */

@@ -243,6 +243,14 @@ class ExtensionThread implements ContextHost {
     for (const early of this.beforeRun.get(msg.key) ?? []) this.handle(early, true);
     this.beforeRun.delete(msg.key);
 
+    if (app.settings.relayCallbacks) {
+      // This thread stays free to serve callbacks, from any thread, while the call runs elsewhere.
+      app.proc.async(ecb.address, (err, status) => {
+        if (err) this.log('error', 'HttpExtensionProc threw', { requestId: info.requestId, app: app.settings.name, error: String(err) });
+        this.afterHttpExtensionProc(ctx, err ? HSE_STATUS.ERROR : status);
+      });
+      return;
+    }
     let status: number;
     this.nested++;
     try {
@@ -253,10 +261,14 @@ class ExtensionThread implements ContextHost {
     } finally {
       this.nested--;
     }
+    this.afterHttpExtensionProc(ctx, status);
+  }
+
+  private afterHttpExtensionProc(ctx: RequestContext, status: number): void {
     ctx.returned = true;
 
     if (status === HSE_STATUS.PENDING) {
-      this.send({ t: 'returned', key: msg.key, pending: true });
+      this.send({ t: 'returned', key: ctx.key, pending: true });
       // DONE_WITH_SESSION may have come first (IIS allows it); finish now if so.
       if (ctx.doneStatus !== undefined) this.finishRequest(ctx, ctx.doneStatus);
       else this.armPendingTimeout(ctx);

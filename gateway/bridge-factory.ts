@@ -19,6 +19,7 @@ export function bridgeApp(app: AppConfig): BridgeAppConfig {
     readAhead: app.readAhead,
     maxConcurrency: app.maxConcurrency,
     ...(app.maxQueue !== undefined ? { maxQueue: app.maxQueue } : {}),
+    ...(app.relayCallbacks ? { relayCallbacks: true } : {}),
     ...(app.pendingTimeoutMs !== undefined ? { pendingTimeoutMs: app.pendingTimeoutMs } : {}),
   };
 }

@@ -72,6 +72,8 @@ export interface AppConfig {
   maxQueue?: number;
   /** A PENDING request that never calls DONE_WITH_SESSION is ended after this many ms (bridge default 5 min). */
   pendingTimeoutMs?: number;
+  /** For extensions whose HttpExtensionProc waits for their own threads' callbacks (see bridge/request-info.ts). */
+  relayCallbacks: boolean;
   /** /readyz fails while this app's extension is not loaded (default true). */
   required: boolean;
 }
@@ -360,7 +362,7 @@ export function parseConfig(raw: unknown, source: string, baseDir: string): Gate
   });
 
   const apps: AppConfig[] = r.list('apps').map((a, i) => {
-    a.allowOnly(['name', 'mount', 'host', 'library', 'bridge', 'physicalPath', 'readAhead', 'maxConcurrency', 'maxQueue', 'pendingTimeoutMs', 'required']);
+    a.allowOnly(['name', 'mount', 'host', 'library', 'bridge', 'physicalPath', 'readAhead', 'maxConcurrency', 'maxQueue', 'pendingTimeoutMs', 'relayCallbacks', 'required']);
     const mount = mountPath(a, 'mount');
     const library = a.string('library', true);
     const bridge = a.string('bridge') ?? DEFAULT_BRIDGE;
@@ -376,6 +378,7 @@ export function parseConfig(raw: unknown, source: string, baseDir: string): Gate
       maxConcurrency: a.int('maxConcurrency', 1, 100000),
       maxQueue: a.int('maxQueue', 0, 1000000),
       pendingTimeoutMs: a.int('pendingTimeoutMs', 0, 2 ** 31 - 1),
+      relayCallbacks: readBoolean(a, 'relayCallbacks', false),
       required: readBoolean(a, 'required', true),
     };
     return app;

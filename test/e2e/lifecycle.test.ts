@@ -154,3 +154,33 @@ describe('quick mode', () => {
     }
   });
 });
+
+describe('extensions whose HttpExtensionProc waits for their own threads', () => {
+  test('with relayCallbacks the other thread\'s callbacks are served while HttpExtensionProc waits', async () => {
+    const gw = await startGateway([
+      '--config',
+      writeConfig({
+        apps: [
+          { name: 'waitthread', mount: '/scripts/waitthread.dll', library: sample('waitthread'), relayCallbacks: true },
+          { name: 'direct', mount: '/scripts/direct.dll', library: sample('waitthread') },
+        ],
+      }),
+    ]);
+    try {
+      for (let i = 0; i < 10; i++) {
+        const r = await request(`${gw.url}/scripts/waitthread.dll`);
+        expect(r.status).toBe(200);
+        expect(r.body.toString()).toBe('answered by another thread\n');
+      }
+      // The fast default serves those callbacks only after HttpExtensionProc returns: the extension gives up.
+      const r = await request(`${gw.url}/scripts/direct.dll?wait=800`);
+      expect(r.status).toBe(500);
+      const line = await gw.waitForAccess((l) => l.app === 'direct');
+      expect(line.logData).toBe('waitthread: gave up after 800 ms');
+      // Nothing is stuck afterwards.
+      expect((await request(`${gw.url}/scripts/waitthread.dll`)).status).toBe(200);
+    } finally {
+      await gw.stop();
+    }
+  });
+});
