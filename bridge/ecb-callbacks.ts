@@ -581,9 +581,6 @@ export class EcbCallbacks {
     });
   }
 
-  static requestName(code: number): string {
-    return hseRequestName(code);
-  }
 }
 
 /** HSE_EXEC_URL_ENTITY_INFO { DWORD cbAvailable; LPVOID lpbData; }: the child's request body. */

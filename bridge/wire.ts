@@ -591,9 +591,6 @@ export function decodeExecUrlDone(payload: Buffer): ExecUrlStatus {
   return done;
 }
 
-export function encodeText(type: typeof FrameType.METRICS_RESPONSE | typeof FrameType.METRICS_REQUEST, streamId: number, text: string): Buffer {
-  return encodeFrame(type, streamId, Buffer.from(text, 'utf8'));
-}
 
 // ---------------------------------------------------------------------------
 // UNHEALTHY, SHUTDOWN, STATUS_REQUEST, STATUS

@@ -149,6 +149,3 @@ export const WIN32_ERROR = {
   WSAECONNABORTED: 10053,
   WSAECONNRESET: 10054,
 } as const;
-
-/** Conventional Windows names of the four callbacks in the ECB, for logs. */
-export const ECB_CALLBACKS = ['GetServerVariable', 'WriteClient', 'ReadClient', 'ServerSupportFunction'] as const;
