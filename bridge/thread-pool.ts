@@ -88,10 +88,17 @@ export class ThreadPool {
     }
   }
 
+  /**
+   * Resolves as soon as one extension thread is ready: a bridge restarted after a crash
+   * serves again without waiting for its whole pool (the others join as they come up).
+   */
   async start(): Promise<void> {
     const ready: Promise<void>[] = [];
     for (let i = 0; i < this.options.threads; i++) ready.push(this.spawn(i + 1));
-    await Promise.all(ready);
+    await Promise.any(ready).catch(() => Promise.all(ready));
+    for (const [i, p] of ready.entries()) {
+      p.catch((err: Error) => this.events.log('error', 'extension thread failed to start', { thread: i + 1, error: err.message }));
+    }
   }
 
   private spawn(slot: number): Promise<void> {
