@@ -86,6 +86,8 @@ export class RequestContext {
   closedByExtension = false;
   /** HSE_REQ_SEND_URL: the gateway serves this URL instead of a response from us. */
   private sendUrlTarget: string | undefined;
+  /** Called once the outstanding operation is over (the request is waiting to finish behind it). */
+  private whenIdle: (() => void) | undefined;
   /** HSE_REQ_GET_EXEC_URL_STATUS: how the last child request ended. */
   execStatus: { status: number; subStatus: number; win32Error: number } | undefined;
 
@@ -192,6 +194,17 @@ export class RequestContext {
     return undefined;
   }
 
+  /** The client went away: a pending async read completes with the abort error now. */
+  clientAborted(): void {
+    this.serveAsyncRead();
+  }
+
+  /** Runs `fn` once no asynchronous operation is outstanding (at once if none is). */
+  afterOutstanding(fn: () => void): void {
+    if (!this.outstanding) fn();
+    else this.whenIdle = fn;
+  }
+
   private serveAsyncRead(): void {
     const op = this.outstanding;
     if (!op?.read) return;
@@ -251,12 +264,18 @@ export class RequestContext {
     if (!op) return;
     this.outstanding = undefined;
     if (op.token) this.accountant.completeAsync(op.token, error);
+    const idle = this.whenIdle;
+    this.whenIdle = undefined;
     if (op.completion.fn === 0n) {
       op.done = { bytes, error }; // A synchronous caller is waiting for this.
+      idle?.();
       return;
     }
     // After DONE_WITH_SESSION the ECB is no longer the extension's: no completion then.
-    if (this.finished || this.doneStatus !== undefined) return;
+    if (this.finished || this.doneStatus !== undefined) {
+      idle?.();
+      return;
+    }
     this.host.complete(this, op.completion, bytes, error);
   }
 

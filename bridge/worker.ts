@@ -197,7 +197,8 @@ class ExtensionThread implements ContextHost {
         this.byKey.get(msg.key)?.execDone(msg.status, msg.subStatus, msg.win32Error);
         return;
       case 'abort':
-        // The main thread already set RequestSlot.ABORTED; waits observe it.
+        // The main thread already set RequestSlot.ABORTED; blocked waits observe it, a pending async read ends now.
+        this.byKey.get(msg.key)?.clientAborted();
         return;
     }
   }
@@ -308,12 +309,8 @@ class ExtensionThread implements ContextHost {
   private finishRequest(ctx: RequestContext, status: number, insideExtensionCall = false): void {
     if (ctx.outstanding) {
       // An operation is still on its way: the ECB must outlive it. Finish once it is done.
-      const wait = (): void => {
-        if (ctx.outstanding && !ctx.aborted) setTimeout(wait, 5);
-        else this.finishRequest(ctx, status, false);
-      };
       ctx.doneStatus ??= status;
-      setTimeout(wait, 5);
+      ctx.afterOutstanding(() => this.finishRequest(ctx, status, false));
       return;
     }
     ctx.finish(status);
