@@ -5,6 +5,8 @@
  * Contenders (hello workload):
  *   isapi          ISAPI hello sample through gateway + bridge (Unix socket), access log off
  *   isapi+log      the same with the per-request JSON access log on (note only, 50 connections)
+ *   floor          the design floor without ISAPI: node:http -> Unix socket -> worker thread
+ *                  and back (bench/floor.ts; note only, 50 connections)
  *   proxy3         http-proxy-3 with a keep-alive agent -> Node peer
  *   proxy3-noagent http-proxy-3 without an agent (Connection: close upstream; note only, 50 connections)
  *   nginx-1        nginx, worker_processes 1, upstream keepalive -> Node peer
@@ -427,6 +429,30 @@ async function startGateway(label: string, accessLog: boolean): Promise<{ proc: 
   };
 }
 
+/** The design floor (bench/floor.ts): node:http -> Unix socket -> worker thread and back, no ISAPI. */
+async function startFloor(): Promise<{ procs: Proc[]; url: string; groups: Group[] }> {
+  const socket = path.join(tmp, 'floor.sock');
+  const back = startProc('floor-back', process.execPath, [path.join(DIST, 'bench', 'floor.js'), 'back', '--socket', socket, '--threads', String(CFG.workers)], {
+    cpus: SERVER_CPUS,
+  });
+  const until = Date.now() + 15000;
+  while (!back.stdout.join('').includes('listening') && Date.now() < until) await sleep(50);
+  const port = await freeLoopbackPort();
+  const front = startProc('floor-front', process.execPath, [path.join(DIST, 'bench', 'floor.js'), 'front', '--port', String(port), '--socket', socket], {
+    cpus: SERVER_CPUS,
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitHttp(`${url}/`, front);
+  return {
+    procs: [front, back],
+    url,
+    groups: [
+      { label: 'front', pids: () => [front.pid] },
+      { label: 'back', pids: () => [back.pid] },
+    ],
+  };
+}
+
 async function startNginx(workers: string, upstreamPort: number): Promise<{ proc: Proc; url: string; groups: Group[] } | undefined> {
   const bin = nginxBinary();
   if (!bin) return undefined;
@@ -687,12 +713,14 @@ async function main(): Promise<void> {
       ...(nginxAuto ? [{ name: 'nginx-auto', url: nginxAuto.url, groups: [...nginxAuto.groups, peerGroup] }] : []),
       { name: 'node', url: peerUrl, groups: [{ label: 'front', pids: () => [peer.pid] }] },
     ];
+    const floor = await startFloor();
     const notes: Contender[] = [
       { name: 'isapi+log', url: gwLog.url, groups: gwLog.groups },
+      { name: 'floor', url: floor.url, groups: floor.groups },
       { name: 'proxy3-noagent', url: `http://127.0.0.1:${proxyNoAgentPort}`, groups: [{ label: 'front', pids: () => [proxyNoAgent.pid] }, peerGroup] },
     ];
     await helloWorkload(contenders, notes);
-    await Promise.all([stopProc(gw.proc), stopProc(gwLog.proc), stopProc(nginx1?.proc, 'SIGQUIT'), stopProc(nginxAuto?.proc, 'SIGQUIT')]);
+    await Promise.all([stopProc(gw.proc), stopProc(gwLog.proc), ...floor.procs.map((p) => stopProc(p)), stopProc(nginx1?.proc, 'SIGQUIT'), stopProc(nginxAuto?.proc, 'SIGQUIT')]);
 
     const at = (name: string, c: number): Row | undefined => rows.find((r) => r.workload === 'hello' && r.contender === name && r.connections === c);
     const isapi50 = at('isapi', 50);
