@@ -5,6 +5,7 @@
  * Contenders (hello workload):
  *   isapi          ISAPI hello sample through gateway + bridge (Unix socket), access log off
  *   isapi+log      the same with the per-request JSON access log on (note only, 50 connections)
+ *   isapi-4threads the gateway's default of 4 extension threads, when BENCH_WORKERS differs (note only)
  *   floor          the design floor without ISAPI: node:http -> Unix socket -> worker thread
  *                  and back (bench/floor.ts; note only, 50 connections)
  *   proxy3         http-proxy-3 with a keep-alive agent -> Node peer
@@ -25,7 +26,7 @@
  *   BENCH_ONLY=hello,stream,transmitfile,upload,pending,slow
  *   BENCH_PIN=split|none    split (default): load generator on the last CPU, every
  *                           server process on the others; none: no taskset
- *   BENCH_WORKERS=4         gateway --workers (extension threads)
+ *   BENCH_WORKERS=N         gateway --workers (extension threads); default: the CPUs the servers get
  *   BENCH_STREAM_BYTES=1073741824  BENCH_STREAM_CHUNK=65536
  *   BENCH_TF_BYTES=1073741824      BENCH_TF_QUERY='path={path}'  (transmitfile sample query)
  *   BENCH_UPLOAD_BYTES=104857600
@@ -55,7 +56,8 @@ const CFG = {
   connections: env('BENCH_CONNECTIONS', '1,50,256').split(',').map(Number),
   only: new Set(env('BENCH_ONLY', 'hello,stream,transmitfile,upload,pending,slow').split(',')),
   pin: env('BENCH_PIN', 'split'),
-  workers: num('BENCH_WORKERS', 4),
+  /** Extension threads; default: as many as the CPUs the servers get (see SERVER_CPU_COUNT). */
+  workers: num('BENCH_WORKERS', 0),
   streamBytes: num('BENCH_STREAM_BYTES', 1024 * MiB),
   streamChunk: num('BENCH_STREAM_CHUNK', 65536),
   tfBytes: num('BENCH_TF_BYTES', 1024 * MiB),
@@ -72,6 +74,15 @@ const CFG = {
 const NCPU = os.cpus().length;
 const LOAD_CPU = CFG.pin === 'split' && NCPU > 1 ? String(NCPU - 1) : undefined;
 const SERVER_CPUS = CFG.pin === 'split' && NCPU > 1 ? (NCPU - 1 === 1 ? '0' : `0-${NCPU - 2}`) : undefined;
+/**
+ * CPUs the server processes get. A CPU-bound extension is served best by as many
+ * extension threads as there are CPUs, the way nginx-1 runs one worker per core: on one
+ * pinned core, 4 threads cost about 1.5x the CPU per request of 1 (bench/RESULTS.md).
+ * `isapi-4threads` keeps the gateway's default of 4 as a note.
+ */
+const SERVER_CPU_COUNT = SERVER_CPUS ? NCPU - 1 : NCPU;
+const GATEWAY_DEFAULT_WORKERS = 4;
+if (CFG.workers <= 0) CFG.workers = SERVER_CPU_COUNT;
 
 function log(msg: string): void {
   process.stderr.write(`[bench] ${msg}\n`);
@@ -380,7 +391,7 @@ const gatewayApps = (): string[] => {
 const bridgesByGateway = new Map<Proc, Proc>();
 let profileSeq = 0;
 
-async function startGateway(label: string, accessLog: boolean): Promise<{ proc: Proc; url: string; groups: Group[] }> {
+async function startGateway(label: string, accessLog: boolean, workers = CFG.workers): Promise<{ proc: Proc; url: string; groups: Group[] }> {
   const port = await freeLoopbackPort();
   const nodeArgs: string[] = [];
   const bridgeArgs: string[] = [];
@@ -394,7 +405,7 @@ async function startGateway(label: string, accessLog: boolean): Promise<{ proc: 
     bridgeProc = startProc(
       `${label}-bridge`,
       process.execPath,
-      ['--cpu-prof', `--cpu-prof-dir=${path.join(dir, 'bridge')}`, path.join(DIST, 'bridge', 'cli.js'), '--listen', `unix:${sock}`, '--workers', String(CFG.workers), ...gatewayApps()],
+      ['--cpu-prof', `--cpu-prof-dir=${path.join(dir, 'bridge')}`, path.join(DIST, 'bridge', 'cli.js'), '--listen', `unix:${sock}`, '--workers', String(workers), ...gatewayApps()],
       { cpus: SERVER_CPUS },
     );
     const until = Date.now() + 15000;
@@ -405,7 +416,7 @@ async function startGateway(label: string, accessLog: boolean): Promise<{ proc: 
   const proc = startProc(
     label,
     process.execPath,
-    [...nodeArgs, path.join(DIST, 'gateway', 'cli.js'), '--port', String(port), '--workers', String(CFG.workers), '--access-log', String(accessLog), '--log-level', 'warn', ...bridgeArgs, ...gatewayApps()],
+    [...nodeArgs, path.join(DIST, 'gateway', 'cli.js'), '--port', String(port), '--workers', String(workers), '--access-log', String(accessLog), '--log-level', 'warn', ...bridgeArgs, ...gatewayApps()],
     { cpus: SERVER_CPUS },
   );
   if (bridgeProc) bridgesByGateway.set(proc, bridgeProc);
@@ -703,6 +714,7 @@ async function main(): Promise<void> {
   if (CFG.only.has('hello')) {
     const gw = await startGateway('gateway', false);
     const gwLog = await startGateway('gateway+log', true);
+    const gw4 = CFG.workers === GATEWAY_DEFAULT_WORKERS ? undefined : await startGateway('gateway-4threads', false, GATEWAY_DEFAULT_WORKERS);
     const nginx1 = await startNginx('1', peerPort);
     const nginxAuto = await startNginx('auto', peerPort);
     if (!nginx1) skipped.push('nginx: not installed (apt-get install nginx-light failed) - nginx contenders and the nginx ratio are skipped');
@@ -716,11 +728,12 @@ async function main(): Promise<void> {
     const floor = await startFloor();
     const notes: Contender[] = [
       { name: 'isapi+log', url: gwLog.url, groups: gwLog.groups },
+      ...(gw4 ? [{ name: `isapi-${GATEWAY_DEFAULT_WORKERS}threads`, url: gw4.url, groups: gw4.groups }] : []),
       { name: 'floor', url: floor.url, groups: floor.groups },
       { name: 'proxy3-noagent', url: `http://127.0.0.1:${proxyNoAgentPort}`, groups: [{ label: 'front', pids: () => [proxyNoAgent.pid] }, peerGroup] },
     ];
     await helloWorkload(contenders, notes);
-    await Promise.all([stopProc(gw.proc), stopProc(gwLog.proc), ...floor.procs.map((p) => stopProc(p)), stopProc(nginx1?.proc, 'SIGQUIT'), stopProc(nginxAuto?.proc, 'SIGQUIT')]);
+    await Promise.all([stopProc(gw.proc), stopProc(gwLog.proc), stopProc(gw4?.proc), ...floor.procs.map((p) => stopProc(p)), stopProc(nginx1?.proc, 'SIGQUIT'), stopProc(nginxAuto?.proc, 'SIGQUIT')]);
 
     const at = (name: string, c: number): Row | undefined => rows.find((r) => r.workload === 'hello' && r.contender === name && r.connections === c);
     const isapi50 = at('isapi', 50);

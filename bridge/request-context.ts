@@ -518,7 +518,7 @@ export class RequestContext {
       parts.push(encodeFrameHeader(FrameType.RESPONSE_BODY, this.streamId, this.pendingBody.length), this.pendingBody);
       this.pendingBody = undefined;
     }
-    const accounting = this.accountant.snapshot();
+    const accounting = this.accountant.current();
     parts.push(
       encodeResponseEnd(this.streamId, {
         hseStatus,

@@ -683,7 +683,13 @@ class HeadScanner {
 }
 
 function buildHead(status: ReturnType<typeof resolveStatus>, analysed: AnalysedHeaders): ResponseHead {
-  const head: ResponseHead = { ...status, headers: analysed.headers, chunked: analysed.chunked };
+  const head: ResponseHead = {
+    statusCode: status.statusCode,
+    reason: status.reason,
+    statusSource: status.statusSource,
+    headers: analysed.headers,
+    chunked: analysed.chunked,
+  };
   if (analysed.contentLength !== undefined) head.contentLength = analysed.contentLength;
   return head;
 }

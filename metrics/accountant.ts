@@ -128,8 +128,13 @@ export class RequestAccountant {
     return seconds;
   }
 
-  /** A copy of the accounting so far, to send with the end of the response. */
+  /** A copy of the accounting so far. */
   snapshot(): RequestAccounting {
     return structuredClone(this.#acc);
+  }
+
+  /** The accounting itself, read-only: for encoding it at once (RESPONSE_END) without a copy. */
+  current(): Readonly<RequestAccounting> {
+    return this.#acc;
   }
 }

@@ -13,7 +13,11 @@ import {
   statusClass,
   upstreamErrorKind,
 } from './labels';
+import type { Counter, LabelValues } from 'prom-client';
 import type { GatewayMetrics } from './registry';
+
+/** Apps whose accounting series exist already, per metrics set (see recordAccounting). */
+const appsWithSeries = new WeakMap<object, Set<string>>();
 
 export type AccountingMetrics = Pick<
   GatewayMetrics,
@@ -44,19 +48,28 @@ export interface AccountingLabels {
 export function recordAccounting(metrics: AccountingMetrics, labels: AccountingLabels, acc: RequestAccounting): void {
   validateAccounting(acc);
   const { app } = labels;
+  // Each labelled inc costs a label hash in prom-client; after an app's first request only
+  // non-zero values change a counter, so zeros are skipped from then on.
+  let apps = appsWithSeries.get(metrics);
+  if (!apps) appsWithSeries.set(metrics, (apps = new Set()));
+  const first = !apps.has(app);
+  apps.add(app);
+  const add = <L extends string>(counter: Counter<L>, l: LabelValues<L>, value: number): void => {
+    if (first || value > 0) counter.inc(l, value);
+  };
 
-  metrics.writeClientCalls.inc({ app, mode: 'sync' }, acc.syncWrites);
-  metrics.writeClientCalls.inc({ app, mode: 'async' }, acc.asyncWrites);
-  metrics.writeClientBytes.inc({ app, mode: 'sync' }, acc.syncWriteBytes);
-  metrics.writeClientBytes.inc({ app, mode: 'async' }, acc.asyncWriteBytes);
-  metrics.readClientCalls.inc({ app, mode: 'sync' }, acc.syncReads);
-  metrics.readClientCalls.inc({ app, mode: 'async' }, acc.asyncReads);
-  metrics.readClientBytes.inc({ app, mode: 'sync' }, acc.syncReadBytes);
-  metrics.readClientBytes.inc({ app, mode: 'async' }, acc.asyncReadBytes);
-  metrics.transmitFileBytes.inc({ app }, acc.transmitFileBytes);
-  metrics.vectorSendBytes.inc({ app }, acc.vectorSendBytes);
-  metrics.asyncSecondOutstandingRejected.inc({ app }, acc.rejectedSecondOutstanding);
-  for (const kind of ASYNC_OP_KINDS) metrics.asyncOperations.inc({ app, kind }, acc.ops[kind].count);
+  add(metrics.writeClientCalls, { app, mode: 'sync' }, acc.syncWrites);
+  add(metrics.writeClientCalls, { app, mode: 'async' }, acc.asyncWrites);
+  add(metrics.writeClientBytes, { app, mode: 'sync' }, acc.syncWriteBytes);
+  add(metrics.writeClientBytes, { app, mode: 'async' }, acc.asyncWriteBytes);
+  add(metrics.readClientCalls, { app, mode: 'sync' }, acc.syncReads);
+  add(metrics.readClientCalls, { app, mode: 'async' }, acc.asyncReads);
+  add(metrics.readClientBytes, { app, mode: 'sync' }, acc.syncReadBytes);
+  add(metrics.readClientBytes, { app, mode: 'async' }, acc.asyncReadBytes);
+  add(metrics.transmitFileBytes, { app }, acc.transmitFileBytes);
+  add(metrics.vectorSendBytes, { app }, acc.vectorSendBytes);
+  add(metrics.asyncSecondOutstandingRejected, { app }, acc.rejectedSecondOutstanding);
+  for (const kind of ASYNC_OP_KINDS) add(metrics.asyncOperations, { app, kind }, acc.ops[kind].count);
 
   for (const [code, count] of Object.entries(acc.completionErrors)) {
     if (count > 0) metrics.asyncCompletionErrors.inc({ app, code: errorCodeLabel(Number(code)) }, count);
