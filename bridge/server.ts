@@ -104,9 +104,14 @@ class BridgeRequest implements Dispatchable {
     return this.bodyEnded || this.preloadBytes >= this.readAheadTarget;
   }
 
-  private transferables: ArrayBuffer[] = [];
+  get selfContained(): boolean {
+    return this.bodyEnded && this.early.length === 0;
+  }
+
+  private run: Extract<MainToWorker, { t: 'run' }> | undefined;
 
   runMessage(): Extract<MainToWorker, { t: 'run' }> {
+    if (this.run) return this.run;
     const preload = new Uint8Array(this.preloadBytes);
     let at = 0;
     for (const c of this.preload) {
@@ -114,21 +119,22 @@ class BridgeRequest implements Dispatchable {
       at += c.length;
     }
     this.preload.length = 0;
-    // Both go to the extension thread without a copy: they have ArrayBuffers of their own.
-    this.transferables = [this.request.buffer as ArrayBuffer, preload.buffer];
-    return {
+    this.run = {
       t: 'run',
       key: this.key,
       streamId: this.streamId,
       request: this.request,
       preload,
-      bodyComplete: this.bodyEnded && this.early.length === 0,
+      bodyComplete: this.selfContained,
       shared: this.shared,
     };
+    return this.run;
   }
 
+  /** Both go to the extension thread without a copy: they have ArrayBuffers of their own. */
   transfer(): ArrayBuffer[] {
-    return this.transferables;
+    const run = this.runMessage();
+    return [run.request.buffer as ArrayBuffer, run.preload.buffer as ArrayBuffer];
   }
 }
 

@@ -18,8 +18,17 @@ export const RequestSlot = {
   INPUT_PENDING: 1,
   /** Non-zero once the client or gateway went away: the Win32 error to report. */
   ABORTED: 2,
+  /**
+   * Who may start the request: the slot number of the extension thread it was handed
+   * to, until that thread claims it (compare-exchange to STARTED). A request handed to
+   * a busy thread in advance can be taken back by the main thread the same way, for a
+   * thread that fell idle first (thread-pool.ts); the loser of the exchange leaves it.
+   */
+  START: 3,
 } as const;
-export const REQUEST_SLOTS = 3;
+export const REQUEST_SLOTS = 4;
+/** RequestSlot.START once an extension thread has begun the request. */
+export const STARTED = -1;
 
 export interface WorkerInit {
   /** Owner slot baked into ConnIDs (bits 40..47) so the native shim can route any thread's call. */

@@ -4,12 +4,20 @@
  * most `maxConcurrency` of them, and requests beyond that wait in a FIFO queue
  * per app. A thread is busy from dispatch until HttpExtensionProc returns
  * (a PENDING request no longer holds a thread).
+ *
+ * When every thread is busy, a request whose whole body is already at hand may be
+ * handed to a busy thread in advance (`prefetch` per thread), so a thread that
+ * finishes goes straight on to its next request without a round trip through this
+ * thread: on a loaded bridge that halves the wake-ups per request. Which thread runs
+ * it is still decided first-come: a thread that falls idle takes such a request back
+ * from the thread it waits on (RequestSlot.START), so nothing waits behind a slow
+ * extension call while a thread is free, as with IIS's shared completion port.
  */
 import { Worker } from 'node:worker_threads';
 import path from 'node:path';
 import type { AppSettings } from './request-info';
 import type { StatsBatch } from './live-metrics';
-import type { MainToWorker, OutputSegment, WorkerInit, WorkerToMain, LogLevel } from './thread-messages';
+import { RequestSlot, type MainToWorker, type OutputSegment, type WorkerInit, type WorkerToMain, type LogLevel } from './thread-messages';
 
 export interface ThreadPoolOptions {
   threads: number;
@@ -18,15 +26,21 @@ export interface ThreadPoolOptions {
   serverSoftware: string;
   siteRoot: string;
   outputWindow: number;
+  /** Requests a busy thread may hold in advance (0: hand requests to idle threads only). */
+  prefetch?: number;
 }
 
 /** A request waiting for, or running on, an extension thread. */
 export interface Dispatchable {
   readonly key: number;
   readonly appName: string;
-  /** Builds the run message; called once, when a thread is assigned. */
+  /** The request's shared Int32 slots (RequestSlot). */
+  readonly slots: Int32Array;
+  /** True when nothing but the run message has to reach the thread (the whole body is in it). */
+  readonly selfContained: boolean;
+  /** The run message; the same each time it is asked for. */
   runMessage(): Extract<MainToWorker, { t: 'run' }>;
-  /** Transfer list for the run message. */
+  /** Transfer list for the run message; after it has been sent with it, runMessage() must not be sent again. */
   transfer(): ArrayBuffer[];
   thread?: ExtensionThreadHandle;
 }
@@ -43,6 +57,8 @@ export interface PoolEvents {
 
 export class ExtensionThreadHandle {
   busyWith: Dispatchable | undefined;
+  /** Requests handed to this thread in advance, in the order it will start them. */
+  readonly waiting: Dispatchable[] = [];
   /** Requests this thread owns (running or PENDING), so a crash can fail exactly those. */
   readonly owned = new Set<number>();
   readonly signal: Int32Array;
@@ -76,11 +92,15 @@ export class ThreadPool {
   private readonly pendingKeys = new Map<number, ExtensionThreadHandle>();
   private rr = 0;
   private stopped = false;
+  private readonly appNames: string[];
+  private readonly prefetch: number;
 
   constructor(
     private readonly options: ThreadPoolOptions,
     private readonly events: PoolEvents,
   ) {
+    this.appNames = options.apps.map((a) => a.name);
+    this.prefetch = Math.max(0, options.prefetch ?? 1);
     for (const app of options.apps) {
       this.queues.set(app.name, []);
       this.running.set(app.name, 0);
@@ -179,8 +199,16 @@ export class ThreadPool {
   cancel(req: Dispatchable): boolean {
     const queue = this.queues.get(req.appName);
     const i = queue ? queue.indexOf(req) : -1;
-    if (i < 0) return false;
-    queue!.splice(i, 1);
+    if (i >= 0) {
+      queue!.splice(i, 1);
+      return true;
+    }
+    const thread = req.thread;
+    if (!thread || !thread.waiting.includes(req)) return false;
+    // Handed in advance: it is ours again only if its thread has not claimed it yet.
+    if (Atomics.compareExchange(req.slots, RequestSlot.START, thread.slot, 0) !== thread.slot) return false;
+    this.unassign(thread, req);
+    this.running.set(req.appName, this.running.get(req.appName)! - 1);
     return true;
   }
 
@@ -193,26 +221,80 @@ export class ThreadPool {
   }
 
   private schedule(): void {
-    const apps = [...this.queues.keys()];
-    while (this.idle.length > 0) {
-      let picked: Dispatchable | undefined;
-      for (let n = 0; n < apps.length && !picked; n++) {
-        const app = apps[(this.rr + n) % apps.length]!;
-        const queue = this.queues.get(app)!;
-        if (queue.length > 0 && this.running.get(app)! < this.limits.get(app)!) {
-          picked = queue.shift();
-          this.rr = (this.rr + n + 1) % apps.length;
-        }
-      }
+    for (;;) {
+      const idle = this.idle.length > 0;
+      const thread = idle ? this.idle[this.idle.length - 1]! : this.threadWithRoom();
+      if (!thread) return;
+      const picked = this.pick(!idle);
       if (!picked) return;
-      const thread = this.idle.pop()!;
-      thread.busyWith = picked;
-      thread.owned.add(picked.key);
-      picked.thread = thread;
-      this.pendingKeys.set(picked.key, thread);
-      this.running.set(picked.appName, this.running.get(picked.appName)! + 1);
-      thread.send(picked.runMessage(), picked.transfer());
+      if (idle) this.idle.pop();
+      this.assign(thread, picked, !idle);
     }
+  }
+
+  /** The next request by round robin over the apps under their concurrency limit. */
+  private pick(inAdvance: boolean): Dispatchable | undefined {
+    const apps = this.appNames;
+    for (let n = 0; n < apps.length; n++) {
+      const app = apps[(this.rr + n) % apps.length]!;
+      const queue = this.queues.get(app)!;
+      if (queue.length === 0 || this.running.get(app)! >= this.limits.get(app)!) continue;
+      // In advance only what needs nothing more than its run message (FIFO per app is kept).
+      if (inAdvance && !queue[0]!.selfContained) continue;
+      this.rr = (this.rr + n + 1) % apps.length;
+      return queue.shift();
+    }
+    return undefined;
+  }
+
+  /** The busy thread with the fewest requests waiting on it, if it has room for one more. */
+  private threadWithRoom(): ExtensionThreadHandle | undefined {
+    let best: ExtensionThreadHandle | undefined;
+    for (const t of this.threads) {
+      if (!t.busyWith || t.waiting.length >= this.prefetch) continue;
+      if (!best || t.waiting.length < best.waiting.length) best = t;
+    }
+    return best;
+  }
+
+  private assign(thread: ExtensionThreadHandle, req: Dispatchable, inAdvance: boolean): void {
+    thread.owned.add(req.key);
+    req.thread = thread;
+    this.pendingKeys.set(req.key, thread);
+    this.running.set(req.appName, this.running.get(req.appName)! + 1);
+    Atomics.store(req.slots, RequestSlot.START, thread.slot);
+    if (inAdvance) {
+      thread.waiting.push(req);
+      // Kept, not transferred: it may have to be sent again to another thread.
+      thread.send(req.runMessage());
+    } else {
+      thread.busyWith = req;
+      thread.send(req.runMessage(), req.transfer());
+    }
+  }
+
+  private unassign(thread: ExtensionThreadHandle, req: Dispatchable): void {
+    const i = thread.waiting.indexOf(req);
+    if (i >= 0) thread.waiting.splice(i, 1);
+    thread.owned.delete(req.key);
+    this.pendingKeys.delete(req.key);
+  }
+
+  /** `thread` has nothing to do: take over the oldest request waiting on a busy thread, if it is not started yet. */
+  private reclaimFor(thread: ExtensionThreadHandle): boolean {
+    for (const other of this.threads) {
+      const req = other.waiting[0];
+      if (!req || other === thread) continue;
+      if (Atomics.compareExchange(req.slots, RequestSlot.START, other.slot, thread.slot) !== other.slot) continue;
+      this.unassign(other, req);
+      thread.owned.add(req.key);
+      req.thread = thread;
+      this.pendingKeys.set(req.key, thread);
+      thread.busyWith = req;
+      thread.send(req.runMessage(), req.transfer());
+      return true;
+    }
+    return false;
   }
 
   private release(thread: ExtensionThreadHandle): void {
@@ -220,18 +302,33 @@ export class ThreadPool {
     if (!req) return;
     thread.busyWith = undefined;
     this.running.set(req.appName, this.running.get(req.appName)! - 1);
-    if (this.threads.includes(thread)) this.idle.push(thread);
+    // The thread goes on to its next request by itself.
+    const next = thread.waiting.shift();
+    if (next) thread.busyWith = next;
+    else if (this.threads.includes(thread) && !this.reclaimFor(thread)) this.idle.push(thread);
+    this.schedule();
+  }
+
+  /** A request handed in advance that started and returned or ended while the pool still counted it as waiting. */
+  private settleWaiting(thread: ExtensionThreadHandle, key: number): void {
+    const req = thread.waiting.find((r) => r.key === key);
+    if (!req) return;
+    thread.waiting.splice(thread.waiting.indexOf(req), 1);
+    this.running.set(req.appName, this.running.get(req.appName)! - 1);
     this.schedule();
   }
 
   private returned(thread: ExtensionThreadHandle, key: number, pending: boolean): void {
-    if (pending && thread.busyWith?.key === key) this.release(thread);
+    if (!pending) return;
+    if (thread.busyWith?.key === key) this.release(thread);
+    else this.settleWaiting(thread, key);
   }
 
   private finished(thread: ExtensionThreadHandle, key: number): void {
     thread.owned.delete(key);
     this.pendingKeys.delete(key);
     if (thread.busyWith?.key === key) this.release(thread);
+    else this.settleWaiting(thread, key);
   }
 
   get size(): number {

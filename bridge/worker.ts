@@ -22,7 +22,7 @@ import { RequestContext, type Completion, type ContextHost } from './request-con
 import type { AppSettings } from './request-info';
 import { StatsRelay } from './live-metrics';
 import { ServerVariables } from './server-variables';
-import { RequestSlot, type MainToWorker, type OutputSegment, type WorkerInit, type WorkerToMain } from './thread-messages';
+import { RequestSlot, STARTED, type MainToWorker, type OutputSegment, type WorkerInit, type WorkerToMain } from './thread-messages';
 import { decodeRequest } from './wire';
 
 /** Bits 40..47 of a ConnID name the owning thread (see isapi_shim.c). */
@@ -48,6 +48,8 @@ class ExtensionThread implements ContextHost {
   private readonly shim: Shim;
   private readonly callbacks: EcbCallbacks;
   private nested = 0;
+  /** An HttpExtensionProc of a relayCallbacks app is running on a koffi pool thread: this thread's request is taken. */
+  private procElsewhere = false;
   private seq = 0;
 
   constructor(private readonly init: WorkerInit) {
@@ -135,7 +137,7 @@ class ExtensionThread implements ContextHost {
   /** Work that waited for this thread to leave extension code. */
   private afterExtensionCall(): void {
     if (this.nested > 0) return;
-    if (this.deferred.length > 0) setImmediate(() => this.runDeferred());
+    if (this.deferred.length > 0 && this.free) setImmediate(() => this.runDeferred());
     this.scheduleCompletions();
   }
 
@@ -171,7 +173,8 @@ class ExtensionThread implements ContextHost {
   private handle(msg: MainToWorker, nested: boolean): void {
     switch (msg.t) {
       case 'run':
-        if (nested || this.nested > 0) {
+        // A run handed in advance (thread-pool.ts) waits for the request before it to return.
+        if (nested || this.nested > 0 || this.procElsewhere) {
           this.deferred.push(msg);
           if (this.deferred.length === 1) setImmediate(() => this.runDeferred());
         } else {
@@ -208,12 +211,21 @@ class ExtensionThread implements ContextHost {
    * extensions' own threads (PENDING requests finishing) get their turn between.
    */
   private runDeferred(): void {
-    if (this.deferred.length > 0 && this.nested === 0) this.run(this.deferred.shift()!);
-    if (this.deferred.length > 0 && this.nested === 0) setImmediate(() => this.runDeferred());
+    if (this.deferred.length > 0 && this.free) this.run(this.deferred.shift()!);
+    if (this.deferred.length > 0 && this.free) setImmediate(() => this.runDeferred());
+  }
+
+  private get free(): boolean {
+    return this.nested === 0 && !this.procElsewhere;
   }
 
   private run(msg: RunMessage): void {
     const shared = new Int32Array(msg.shared);
+    // Handed to this thread in advance and taken back for another, or cancelled: not ours to run.
+    if (Atomics.compareExchange(shared, RequestSlot.START, this.init.slot, STARTED) !== this.init.slot) {
+      this.beforeRun.delete(msg.key);
+      return;
+    }
     const request = Buffer.from(msg.request.buffer, msg.request.byteOffset, msg.request.byteLength);
     const info = decodeRequest(request);
     const app = this.apps.get(info.appName);
@@ -246,7 +258,9 @@ class ExtensionThread implements ContextHost {
 
     if (app.settings.relayCallbacks) {
       // This thread stays free to serve callbacks, from any thread, while the call runs elsewhere.
+      this.procElsewhere = true;
       app.proc.async(ecb.address, (err, status) => {
+        this.procElsewhere = false;
         if (err) this.log('error', 'HttpExtensionProc threw', { requestId: info.requestId, app: app.settings.name, error: String(err) });
         this.afterHttpExtensionProc(ctx, err ? HSE_STATUS.ERROR : status);
       });

@@ -1,0 +1,102 @@
+/**
+ * Which extension thread runs a request when every thread is busy. The bridge may
+ * hand a request to a busy thread in advance (bridge/thread-pool.ts), but like IIS's
+ * shared completion port the first thread to fall free runs it: nothing waits behind
+ * a slow extension call while another thread is idle, and a request given up by its
+ * client before any thread started it never reaches the extension.
+ */
+import http from 'node:http';
+import { RunningGateway, request, sample, sleep, startGateway, writeConfig } from '../harness';
+
+let gw: RunningGateway;
+
+beforeAll(async () => {
+  const config = writeConfig({
+    apps: [{ name: 'slow', mount: '/scripts/slow.dll', library: sample('slow') }],
+    bridges: { default: { workers: 2 } },
+  });
+  gw = await startGateway(['--config', config]);
+});
+
+afterAll(async () => {
+  await gw?.stop();
+});
+
+/** Milliseconds from `start` until the request is answered, with its body. */
+async function timed(start: number, path: string): Promise<{ ms: number; body: string }> {
+  const r = await request(`${gw.url}${path}`, { agent: false });
+  expect(r.status).toBe(200);
+  return { ms: Date.now() - start, body: r.body.toString() };
+}
+
+async function writeClientCalls(): Promise<number> {
+  const text = (await request(`${gw.url}/metrics`, { agent: false })).body.toString();
+  const line = text.split('\n').find((l) => l.startsWith('isapi_extension_write_client_calls_total{') && l.includes('app="slow"') && l.includes('mode="sync"'));
+  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
+}
+
+test('requests that arrive while both threads are busy run on the first thread to fall free, not behind the slow call', async () => {
+  const start = Date.now();
+  const long = timed(start, '/scripts/slow.dll?ms=3000');
+  const short = timed(start, '/scripts/slow.dll?ms=400');
+  await sleep(200);
+  // Both threads are busy now: these two are queued or handed in advance, one per thread.
+  const quick = [timed(start, '/scripts/slow.dll?ms=0&n=1'), timed(start, '/scripts/slow.dll?ms=0&n=2')];
+  const [q1, q2] = await Promise.all(quick);
+  // The thread of the 400 ms call is free at about 400 ms; it runs both quick requests.
+  expect(q1!.body).toBe('slept 0\n');
+  expect(q2!.body).toBe('slept 0\n');
+  expect(q1!.ms).toBeLessThan(2000);
+  expect(q2!.ms).toBeLessThan(2000);
+  const [l, s] = await Promise.all([long, short]);
+  expect(s.body).toBe('slept 400\n');
+  expect(l.body).toBe('slept 3000\n');
+  expect(l.ms).toBeGreaterThanOrEqual(3000);
+  expect(Math.max(q1!.ms, q2!.ms)).toBeLessThan(l.ms);
+});
+
+test('a request whose client leaves before any thread started it never reaches the extension', async () => {
+  const before = await writeClientCalls();
+  const busy = [request(`${gw.url}/scripts/slow.dll?ms=1500&n=a`, { agent: false }), request(`${gw.url}/scripts/slow.dll?ms=1500&n=b`, { agent: false })];
+  await sleep(200);
+  // Both threads are busy: this one waits (in the queue or on a busy thread) and its client gives up.
+  const gone = new Promise<string>((resolve) => {
+    const req = http.get(`${gw.url}/scripts/slow.dll?ms=0&n=gone`, { agent: false }, () => resolve('answered'));
+    req.on('error', () => resolve('closed'));
+    setTimeout(() => {
+      req.destroy();
+      resolve('closed');
+    }, 200);
+  });
+  expect(await gone).toBe('closed');
+  for (const r of await Promise.all(busy)) expect(r.body.toString()).toBe('slept 1500\n');
+  // Threads are free again and serve as before.
+  expect((await request(`${gw.url}/scripts/slow.dll?ms=0&n=after`, { agent: false })).body.toString()).toBe('slept 0\n');
+  await sleep(200);
+  // Three requests ran (two busy ones and the last); the abandoned one never called WriteClient.
+  expect((await writeClientCalls()) - before).toBe(3);
+  const abandoned = gw.access.find((l) => l.query === 'ms=0&n=gone');
+  expect(abandoned?.error).toBe('client closed the connection');
+  expect(abandoned?.syncWrites).toBe(0);
+  // It ended when its client left, not once a thread was free.
+  expect(Number(abandoned?.durationMs)).toBeLessThan(1000);
+});
+
+test('with relayCallbacks (HttpExtensionProc on a pool thread) each extension thread still runs one request at a time', async () => {
+  const relay = await startGateway([
+    '--config',
+    writeConfig({
+      apps: [{ name: 'slow', mount: '/scripts/slow.dll', library: sample('slow'), relayCallbacks: true }],
+      bridges: { default: { workers: 2 } },
+    }),
+  ]);
+  try {
+    const start = Date.now();
+    const replies = await Promise.all([1, 2, 3].map((n) => request(`${relay.url}/scripts/slow.dll?ms=500&n=${n}`, { agent: false })));
+    for (const r of replies) expect(r.body.toString()).toBe('slept 500\n');
+    // Two threads, three 500 ms calls: two rounds, the third call does not start on a busy thread.
+    expect(Date.now() - start).toBeGreaterThanOrEqual(1000);
+  } finally {
+    await relay.stop();
+  }
+});
