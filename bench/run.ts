@@ -6,6 +6,8 @@
  *   isapi          ISAPI hello sample through gateway + bridge (Unix socket), access log off
  *   isapi+log      the same with the per-request JSON access log on (note only, 50 connections)
  *   isapi-4threads the gateway's default of 4 extension threads, when BENCH_WORKERS differs (note only)
+ *   gateway+instant the real gateway in front of a stand-in bridge that answers hello at once
+ *                  (bench/instant-bridge.ts; note only): the gateway's share of the isapi row
  *   floor          the design floor without ISAPI: node:http -> Unix socket -> worker thread
  *                  and back (bench/floor.ts; note only, 50 connections)
  *   proxy3         http-proxy-3 with a keep-alive agent -> Node peer
@@ -440,6 +442,31 @@ async function startGateway(label: string, accessLog: boolean, workers = CFG.wor
   };
 }
 
+/** The real gateway in front of bench/instant-bridge.ts: what the gateway alone costs per hello request. */
+async function startGatewayWithInstantBridge(): Promise<{ procs: Proc[]; url: string; groups: Group[] }> {
+  const socket = path.join(tmp, 'instant-bridge.sock');
+  const bridge = startProc('instant-bridge', process.execPath, [path.join(DIST, 'bench', 'instant-bridge.js'), '--socket', socket], { cpus: SERVER_CPUS });
+  const until = Date.now() + 15000;
+  while (!bridge.stdout.join('').includes('listening') && Date.now() < until) await sleep(50);
+  const port = await freeLoopbackPort();
+  const gateway = startProc(
+    'gateway+instant',
+    process.execPath,
+    [path.join(DIST, 'gateway', 'cli.js'), '--port', String(port), '--access-log', 'false', '--log-level', 'warn', '--bridge', `unix:${socket}`, '--app', `/scripts/hello.dll=${path.join(SAMPLES, 'hello.so')}`],
+    { cpus: SERVER_CPUS },
+  );
+  const url = `http://127.0.0.1:${port}`;
+  await waitHttp(`${url}/scripts/hello.dll`, gateway);
+  return {
+    procs: [gateway, bridge],
+    url,
+    groups: [
+      { label: 'front', pids: () => [gateway.pid] },
+      { label: 'back', pids: () => [bridge.pid] },
+    ],
+  };
+}
+
 /** The design floor (bench/floor.ts): node:http -> Unix socket -> worker thread and back, no ISAPI. */
 async function startFloor(): Promise<{ procs: Proc[]; url: string; groups: Group[] }> {
   const socket = path.join(tmp, 'floor.sock');
@@ -608,7 +635,7 @@ async function helloWorkload(contenders: Contender[], notes: Contender[]): Promi
   for (const c of CFG.connections) {
     const list = c === 50 ? [...contenders, ...notes] : contenders;
     for (const k of list) {
-      const url = k.name.startsWith('isapi') ? `${k.url}/scripts/hello.dll` : `${k.url}/`;
+      const url = k.name.startsWith('isapi') || k.name.startsWith('gateway') ? `${k.url}/scripts/hello.dll` : `${k.url}/`;
       if (CFG.warmup > 0) await runLoad(url, c, CFG.warmup);
       const s = new Sampler(k.groups);
       s.begin();
@@ -726,14 +753,16 @@ async function main(): Promise<void> {
       { name: 'node', url: peerUrl, groups: [{ label: 'front', pids: () => [peer.pid] }] },
     ];
     const floor = await startFloor();
+    const instant = await startGatewayWithInstantBridge();
     const notes: Contender[] = [
       { name: 'isapi+log', url: gwLog.url, groups: gwLog.groups },
       ...(gw4 ? [{ name: `isapi-${GATEWAY_DEFAULT_WORKERS}threads`, url: gw4.url, groups: gw4.groups }] : []),
+      { name: 'gateway+instant', url: instant.url, groups: instant.groups },
       { name: 'floor', url: floor.url, groups: floor.groups },
       { name: 'proxy3-noagent', url: `http://127.0.0.1:${proxyNoAgentPort}`, groups: [{ label: 'front', pids: () => [proxyNoAgent.pid] }, peerGroup] },
     ];
     await helloWorkload(contenders, notes);
-    await Promise.all([stopProc(gw.proc), stopProc(gwLog.proc), stopProc(gw4?.proc), ...floor.procs.map((p) => stopProc(p)), stopProc(nginx1?.proc, 'SIGQUIT'), stopProc(nginxAuto?.proc, 'SIGQUIT')]);
+    await Promise.all([stopProc(gw.proc), stopProc(gwLog.proc), stopProc(gw4?.proc), ...[...floor.procs, ...instant.procs].map((p) => stopProc(p)), stopProc(nginx1?.proc, 'SIGQUIT'), stopProc(nginxAuto?.proc, 'SIGQUIT')]);
 
     const at = (name: string, c: number): Row | undefined => rows.find((r) => r.workload === 'hello' && r.contender === name && r.connections === c);
     const isapi50 = at('isapi', 50);
