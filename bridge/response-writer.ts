@@ -6,11 +6,12 @@
  * client keeps memory flat. Tells the extension thread when an asynchronous
  * operation's bytes have gone.
  */
+import fs from 'node:fs';
 import type net from 'node:net';
 import { WIN32_ERROR } from './abi/constants';
 import { FileReadError, fileSource, type FileRef } from './file-reader';
 import type { OutputSegment } from './thread-messages';
-import { FRAME_HEADER_SIZE, FrameType } from './wire';
+import { FRAME_HEADER_SIZE, FileDoneResult, FrameType, encodeResponseFile, type FileDone } from './wire';
 
 /** File bytes per RESPONSE_BODY frame: large enough for throughput, small next to the socket's buffer. */
 const FILE_CHUNK = 256 * 1024;
@@ -26,15 +27,40 @@ export interface WriterEvents {
   ended(): void;
 }
 
+export interface WriterOptions {
+  /**
+   * Offer file ranges to the gateway (RESPONSE_FILE) instead of reading them here:
+   * only on a Unix socket, where the gateway shares this host (POSIX descriptors).
+   */
+  offerFiles: boolean;
+}
+
 export class ResponseWriter {
   private readonly queue: Item[] = [];
   private busy = false;
+  private offerFiles: boolean;
+  private fileAnswer: ((done: FileDone | Error) => void) | undefined;
 
   constructor(
     private readonly socket: net.Socket,
     private readonly streamId: number,
     private readonly events: WriterEvents,
-  ) {}
+    options: WriterOptions = { offerFiles: false },
+  ) {
+    this.offerFiles = options.offerFiles;
+  }
+
+  /** FILE_DONE from the gateway for the range offered last. */
+  fileDone(done: FileDone): void {
+    const answer = this.fileAnswer;
+    this.fileAnswer = undefined;
+    answer?.(done);
+  }
+
+  /** True while a RESPONSE_FILE is waiting for its FILE_DONE. */
+  get offering(): boolean {
+    return this.fileAnswer !== undefined;
+  }
 
   out(bytes: Buffer, end: boolean, credit: () => void, op?: number): void {
     this.queue.push({ kind: 'out', bytes, end, op, credit });
@@ -95,6 +121,17 @@ export class ResponseWriter {
 
   /** Sends a file range; `progress` counts the body bytes as they go (also when a later read fails). */
   private async sendFile(file: FileRef, offset: number, length: number, progress: (bytes: number) => void): Promise<void> {
+    if (this.offerFiles && typeof file === 'number' && length > 0) {
+      const done = await this.offerFile(file, offset, length);
+      if (done) {
+        progress(done.bytes);
+        if (done.result === FileDoneResult.CLIENT_GONE) throw new Error('client closed the connection');
+        if (done.result === FileDoneResult.READ_FAILED) throw new FileReadError(done.win32Error);
+        return;
+      }
+      // Declined: this gateway cannot open our descriptors (another PID namespace, no /proc); stop asking.
+      this.offerFiles = false;
+    }
     const source = fileSource(file);
     try {
       let sent = 0;
@@ -117,6 +154,29 @@ export class ResponseWriter {
     } finally {
       source.close(); // Only what reading allocated: the extension owns the handle.
     }
+  }
+
+  /** Offers the range to the gateway; undefined if it declined and the range is still ours to send. */
+  private async offerFile(fd: number, offset: number, length: number): Promise<FileDone | undefined> {
+    let stat: fs.BigIntStats;
+    try {
+      stat = fs.fstatSync(fd, { bigint: true });
+    } catch {
+      return undefined; // Reading will report what is wrong with the handle.
+    }
+    if (!stat.isFile()) return undefined;
+    const answer = new Promise<FileDone | Error>((resolve) => {
+      const onClose = (): void => resolve(new Error('gateway connection closed'));
+      this.socket.once('close', onClose);
+      this.fileAnswer = (done) => {
+        this.socket.off('close', onClose);
+        resolve(done);
+      };
+    });
+    this.socket.write(encodeResponseFile(this.streamId, { pid: process.pid, fd, dev: String(stat.dev), ino: String(stat.ino), offset, length }));
+    const done = await answer;
+    if (done instanceof Error) throw done;
+    return done.result === FileDoneResult.DECLINED ? undefined : done;
   }
 
   /** Resolves when the socket can take more (backpressure), rejects if it closes first. */

@@ -25,6 +25,7 @@ import {
   WireProtocolError,
   decodeAbort,
   decodeExecUrlDone,
+  decodeFileDone,
   decodeHello,
   decodeShutdown,
   decodeStatusRequest,
@@ -198,6 +199,13 @@ class GatewayConnection {
         if (req && req.streamId === frame.streamId) {
           this.server.pool.threadFor(req.key)?.send({ t: 'execDone', key: req.key, ...done });
         }
+        return;
+      }
+      case FrameType.FILE_DONE: {
+        const done = decodeFileDone(frame.payload);
+        const writer = this.current?.streamId === frame.streamId ? this.current.writer : undefined;
+        if (!writer?.offering) throw new WireProtocolError('ERR_WIRE_UNEXPECTED', 'FILE_DONE without a RESPONSE_FILE');
+        writer.fileDone(done);
         return;
       }
       case FrameType.METRICS_REQUEST: {
@@ -444,7 +452,7 @@ class GatewayConnection {
         this.server.untrack(req);
         if (this.current === req) this.current = undefined;
       },
-    });
+    }, { offerFiles: this.server.offersFiles });
     return req.writer;
   }
 
@@ -523,9 +531,13 @@ export class BridgeServer {
     return this.apps.get(name);
   }
 
+  /** TransmitFile ranges go to the gateway as descriptors (RESPONSE_FILE): only a Unix-socket gateway shares this host. */
+  offersFiles = false;
+
   async listen(address: TransportAddress, tls?: TransportTlsServer): Promise<TransportAddress> {
     const bound = await listenTransport(this.server, address, tls);
     if (bound.kind === 'unix') fs.chmodSync(bound.path, 0o600);
+    this.offersFiles = bound.kind === 'unix' && process.platform !== 'win32';
     return bound;
   }
 

@@ -11,7 +11,7 @@ import { COUNT_FIELDS, emptyAccounting, type RequestAccounting } from '../metric
 import { ASYNC_OP_KINDS } from '../metrics/labels';
 import type { RequestInfo } from './request-info';
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 export const FRAME_HEADER_SIZE = 12;
 /** Large enough for a 64 KiB WriteClient plus head; small enough that one frame never pins much memory. */
 export const DEFAULT_MAX_PAYLOAD = 1 << 20;
@@ -50,6 +50,13 @@ export const FrameType = {
   STATUS_REQUEST: 0x34,
   /** Bridge -> gateway: u32 requests in flight, u32 count, then (app, reason) string pairs of apps that failed to load. */
   STATUS: 0x35,
+  /**
+   * Bridge -> gateway, Unix-socket bridges only: send this file range as body yourself
+   * (payload: FileOffer); the bridge sends nothing more for the request until FILE_DONE.
+   */
+  RESPONSE_FILE: 0x26,
+  /** Gateway -> bridge: how a RESPONSE_FILE went (payload: FileDone). */
+  FILE_DONE: 0x27,
 } as const;
 export type FrameTypeCode = (typeof FrameType)[keyof typeof FrameType];
 
@@ -594,6 +601,68 @@ export function decodeExecUrlDone(payload: Buffer): ExecUrlStatus {
 
 // ---------------------------------------------------------------------------
 // UNHEALTHY, SHUTDOWN, STATUS_REQUEST, STATUS
+
+/**
+ * A TransmitFile range the gateway may stream to the client itself: it opens the
+ * bridge's descriptor through /proc/<pid>/fd/<fd> (same host, same user: a Unix-socket
+ * bridge), so the bytes cross no process boundary and no frames.
+ */
+export interface FileOffer {
+  pid: number;
+  fd: number;
+  /** st_dev and st_ino of the file, in decimal: the gateway takes the range only if what it opened is this file. */
+  dev: string;
+  ino: string;
+  offset: number;
+  length: number;
+}
+
+/** FILE_DONE results. */
+export const FileDoneResult = {
+  /** `bytes` went to the client (fewer than offered if the file ended first). */
+  SENT: 0,
+  /** Not taken (no /proc, another host, not a regular file...): the bridge sends the range itself. */
+  DECLINED: 1,
+  /** The client left; `bytes` had gone before. */
+  CLIENT_GONE: 2,
+  /** Reading failed after `bytes`; `win32Error` says why. */
+  READ_FAILED: 3,
+} as const;
+export type FileDoneResultCode = (typeof FileDoneResult)[keyof typeof FileDoneResult];
+
+export interface FileDone {
+  result: FileDoneResultCode;
+  bytes: number;
+  win32Error: number;
+}
+
+export function encodeResponseFile(streamId: number, f: FileOffer): Buffer {
+  const w = new PayloadWriter(24 + strSize(f.dev) + strSize(f.ino));
+  return encodeFrame(FrameType.RESPONSE_FILE, streamId, w.u32(f.pid).u32(f.fd).str(f.dev).str(f.ino).i64(f.offset).i64(f.length).done());
+}
+export function decodeResponseFile(payload: Buffer): FileOffer {
+  const r = new PayloadReader(payload, 'RESPONSE_FILE');
+  const offer = { pid: r.u32(), fd: r.u32(), dev: r.str(), ino: r.str(), offset: r.f64(), length: r.f64() };
+  r.end();
+  if (!Number.isSafeInteger(offer.offset) || offer.offset < 0 || !Number.isSafeInteger(offer.length) || offer.length < 0) {
+    throw new WireProtocolError('ERR_WIRE_BAD_VALUE', 'RESPONSE_FILE range must be non-negative integers');
+  }
+  return offer;
+}
+
+export function encodeFileDone(streamId: number, d: FileDone): Buffer {
+  return encodeFrame(FrameType.FILE_DONE, streamId, new PayloadWriter(16).u32(d.result).i64(d.bytes).u32(d.win32Error).done());
+}
+export function decodeFileDone(payload: Buffer): FileDone {
+  const r = new PayloadReader(payload, 'FILE_DONE');
+  const result = r.u32();
+  const done = { bytes: r.f64(), win32Error: r.u32() };
+  r.end();
+  if (!(Object.values(FileDoneResult) as number[]).includes(result)) {
+    throw new WireProtocolError('ERR_WIRE_BAD_VALUE', `FILE_DONE result ${result} is unknown`);
+  }
+  return { result: result as FileDoneResultCode, ...done };
+}
 
 export function encodeUnhealthy(streamId: number, reason: string): Buffer {
   return encodeFrame(FrameType.UNHEALTHY, streamId, new PayloadWriter(strSize(reason)).str(reason).done());

@@ -25,10 +25,16 @@ import {
   type ExecUrlFrame,
   type Frame,
   type ResponseEndFrame,
+  FileDoneResult,
+  decodeResponseFile,
+  encodeFileDone,
+  type FileDone,
+  type FileOffer,
 } from '../bridge/wire';
 import type { BridgeConnection, ConnectionUser } from './bridge-client';
 import type { ConnectionSource } from './bridge-pool';
 import { ChunkedDecoder } from './chunked';
+import { openBridgeFile, streamFileRange } from './file-range';
 
 /** What the exchange reports when it is over (access log and metrics). */
 export interface ExchangeResult {
@@ -139,6 +145,9 @@ export class IsapiExchange implements ConnectionUser {
       case FrameType.EXEC_URL:
         void this.runChild(decodeExecUrl(frame.payload));
         return;
+      case FrameType.RESPONSE_FILE:
+        void this.sendFileRange(decodeResponseFile(frame.payload));
+        return;
       case FrameType.ABORT: {
         const abort = decodeAbort(frame.payload);
         this.releaseConnection();
@@ -153,6 +162,19 @@ export class IsapiExchange implements ConnectionUser {
       default:
         return;
     }
+  }
+
+  /** TransmitFile bytes the bridge lets us read from its descriptor (gateway/file-range.ts); FILE_DONE tells it how it went. */
+  private async sendFileRange(offer: FileOffer): Promise<void> {
+    const conn = this.conn;
+    const reply = (done: FileDone): void => {
+      if (conn && this.conn === conn && !conn.socket.destroyed) conn.write(encodeFileDone(this.streamId, done));
+    };
+    if (this.clientGone) return reply({ result: FileDoneResult.CLIENT_GONE, bytes: 0, win32Error: 0 });
+    // Bytes that must pass the extension's own chunked framing stay on the frame path.
+    const file = this.headSent && !this.dechunk ? await openBridgeFile(offer) : undefined;
+    if (!file) return reply({ result: FileDoneResult.DECLINED, bytes: 0, win32Error: 0 });
+    reply(await streamFileRange(file, offer, this.res, (n) => (this.bytesOut += n)));
   }
 
   /** HSE_REQ_EXEC_URL: the child's response goes to this client; the bridge hears how it ended. */
