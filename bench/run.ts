@@ -442,45 +442,23 @@ async function startGateway(label: string, accessLog: boolean, workers = CFG.wor
   };
 }
 
-/** The real gateway in front of bench/instant-bridge.ts: what the gateway alone costs per hello request. */
-async function startGatewayWithInstantBridge(): Promise<{ procs: Proc[]; url: string; groups: Group[] }> {
-  const socket = path.join(tmp, 'instant-bridge.sock');
-  const bridge = startProc('instant-bridge', process.execPath, [path.join(DIST, 'bench', 'instant-bridge.js'), '--socket', socket], { cpus: SERVER_CPUS });
-  const until = Date.now() + 15000;
-  while (!bridge.stdout.join('').includes('listening') && Date.now() < until) await sleep(50);
-  const port = await freeLoopbackPort();
-  const gateway = startProc(
-    'gateway+instant',
-    process.execPath,
-    [path.join(DIST, 'gateway', 'cli.js'), '--port', String(port), '--access-log', 'false', '--log-level', 'warn', '--bridge', `unix:${socket}`, '--app', `/scripts/hello.dll=${path.join(SAMPLES, 'hello.so')}`],
-    { cpus: SERVER_CPUS },
-  );
-  const url = `http://127.0.0.1:${port}`;
-  await waitHttp(`${url}/scripts/hello.dll`, gateway);
-  return {
-    procs: [gateway, bridge],
-    url,
-    groups: [
-      { label: 'front', pids: () => [gateway.pid] },
-      { label: 'back', pids: () => [bridge.pid] },
-    ],
-  };
-}
+type FrontAndBack = { procs: Proc[]; url: string; groups: Group[] };
 
-/** The design floor (bench/floor.ts): node:http -> Unix socket -> worker thread and back, no ISAPI. */
-async function startFloor(): Promise<{ procs: Proc[]; url: string; groups: Group[] }> {
-  const socket = path.join(tmp, 'floor.sock');
-  const back = startProc('floor-back', process.execPath, [path.join(DIST, 'bench', 'floor.js'), 'back', '--socket', socket, '--threads', String(CFG.workers)], {
-    cpus: SERVER_CPUS,
-  });
+/** A back process on a Unix socket (it prints "listening" when ready) and an HTTP front process talking to it. */
+async function startFrontAndBack(
+  name: string,
+  backArgs: (socket: string) => string[],
+  frontArgs: (socket: string, port: number) => string[],
+  readyPath: string,
+): Promise<FrontAndBack> {
+  const socket = path.join(tmp, `${name}.sock`);
+  const back = startProc(`${name}-back`, process.execPath, backArgs(socket), { cpus: SERVER_CPUS });
   const until = Date.now() + 15000;
   while (!back.stdout.join('').includes('listening') && Date.now() < until) await sleep(50);
   const port = await freeLoopbackPort();
-  const front = startProc('floor-front', process.execPath, [path.join(DIST, 'bench', 'floor.js'), 'front', '--port', String(port), '--socket', socket], {
-    cpus: SERVER_CPUS,
-  });
+  const front = startProc(`${name}-front`, process.execPath, frontArgs(socket, port), { cpus: SERVER_CPUS });
   const url = `http://127.0.0.1:${port}`;
-  await waitHttp(`${url}/`, front);
+  await waitHttp(`${url}${readyPath}`, front);
   return {
     procs: [front, back],
     url,
@@ -489,6 +467,33 @@ async function startFloor(): Promise<{ procs: Proc[]; url: string; groups: Group
       { label: 'back', pids: () => [back.pid] },
     ],
   };
+}
+
+/** The real gateway in front of bench/instant-bridge.ts: what the gateway alone costs per hello request. */
+function startGatewayWithInstantBridge(): Promise<FrontAndBack> {
+  return startFrontAndBack(
+    'instant',
+    (socket) => [path.join(DIST, 'bench', 'instant-bridge.js'), '--socket', socket],
+    (socket, port) => [
+      path.join(DIST, 'gateway', 'cli.js'),
+      '--port', String(port),
+      '--access-log', 'false',
+      '--log-level', 'warn',
+      '--bridge', `unix:${socket}`,
+      '--app', `/scripts/hello.dll=${path.join(SAMPLES, 'hello.so')}`,
+    ],
+    '/scripts/hello.dll',
+  );
+}
+
+/** The design floor (bench/floor.ts): node:http -> Unix socket -> worker thread and back, no ISAPI. */
+function startFloor(): Promise<FrontAndBack> {
+  return startFrontAndBack(
+    'floor',
+    (socket) => [path.join(DIST, 'bench', 'floor.js'), 'back', '--socket', socket, '--threads', String(CFG.workers)],
+    (socket, port) => [path.join(DIST, 'bench', 'floor.js'), 'front', '--port', String(port), '--socket', socket],
+    '/',
+  );
 }
 
 async function startNginx(workers: string, upstreamPort: number): Promise<{ proc: Proc; url: string; groups: Group[] } | undefined> {
