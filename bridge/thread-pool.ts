@@ -258,11 +258,16 @@ export class ThreadPool {
   }
 
   private assign(thread: ExtensionThreadHandle, req: Dispatchable, inAdvance: boolean): void {
+    this.running.set(req.appName, this.running.get(req.appName)! + 1);
+    Atomics.store(req.slots, RequestSlot.START, thread.slot);
+    this.handTo(thread, req, inAdvance);
+  }
+
+  /** Makes `thread` the owner of `req` and sends it the run message. */
+  private handTo(thread: ExtensionThreadHandle, req: Dispatchable, inAdvance: boolean): void {
     thread.owned.add(req.key);
     req.thread = thread;
     this.pendingKeys.set(req.key, thread);
-    this.running.set(req.appName, this.running.get(req.appName)! + 1);
-    Atomics.store(req.slots, RequestSlot.START, thread.slot);
     if (inAdvance) {
       thread.waiting.push(req);
       // Kept, not transferred: it may have to be sent again to another thread.
@@ -287,11 +292,7 @@ export class ThreadPool {
       if (!req || other === thread) continue;
       if (Atomics.compareExchange(req.slots, RequestSlot.START, other.slot, thread.slot) !== other.slot) continue;
       this.unassign(other, req);
-      thread.owned.add(req.key);
-      req.thread = thread;
-      this.pendingKeys.set(req.key, thread);
-      thread.busyWith = req;
-      thread.send(req.runMessage(), req.transfer());
+      this.handTo(thread, req, false);
       return true;
     }
     return false;
