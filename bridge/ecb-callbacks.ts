@@ -8,10 +8,10 @@ import koffi from 'koffi';
 import { HSE_EXEC_URL, HSE_IO, HSE_REQ, HSE_STATUS, WIN32_ERROR, hseRequestName } from './abi/constants';
 import { CUSTOM_ERROR, EXEC_UNICODE_URL_INFO, EXEC_URL_INFO, HSE_URL_MAPEX_INFO, UNICODE_URL_MAPEX, RESPONSE_VECTOR, SEND_HEADER_EX, TF_INFO, VECTOR_ELEMENT, sizeOf } from './abi/structs';
 import { fileRef, fileSource, type FileRef } from './file-reader';
-import { CallFailure, assemble, type RequestContext } from './request-context';
+import { CallFailure, type RequestContext } from './request-context';
 import { parseSendResponseHeader, redirectHead, type ParsedHead } from './response-head';
 import { mapUrlToPath, mapUrlToPathEx } from './server-variables';
-import type { OutputSegment } from './thread-messages';
+import { assemble, type OutputSegment } from './thread-messages';
 import { encodeExecUrl } from './wire';
 
 const HostGetServerVariable = koffi.proto(

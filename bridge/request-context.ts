@@ -8,7 +8,7 @@
 import { HSE_STATUS, WIN32_ERROR } from './abi/constants';
 import { EcbMemory } from './ecb-memory';
 import type { RequestInfo, AppSettings } from './request-info';
-import { RequestSlot, type OutputSegment } from './thread-messages';
+import { RequestSlot, assemble, type OutputSegment } from './thread-messages';
 import {
   EndFlags,
   FrameType,
@@ -534,20 +534,4 @@ export class RequestContext {
   requestClose(abortive: boolean): void {
     this.endFlags |= abortive ? EndFlags.ABORTIVE : EndFlags.CLOSE;
   }
-}
-
-/**
- * Frames are transferred to the main thread, so they need an ArrayBuffer of
- * their own: Buffer.concat may hand out a slice of Node's shared pool.
- */
-export function assemble(parts: Buffer[]): Buffer {
-  let size = 0;
-  for (const p of parts) size += p.length;
-  const out = Buffer.allocUnsafeSlow(size);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }

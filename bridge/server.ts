@@ -14,7 +14,7 @@ import type { Logger } from './log';
 import type { AppSettings } from './request-info';
 import { emptyAccounting } from '../metrics/accounting';
 import { ResponseWriter } from './response-writer';
-import { REQUEST_SLOTS, RequestSlot, type MainToWorker, type OutputSegment } from './thread-messages';
+import { REQUEST_SLOTS, RequestSlot, assemble, type MainToWorker, type OutputSegment } from './thread-messages';
 import { ThreadPool, type Dispatchable } from './thread-pool';
 import { listenTransport, type TransportAddress, type TransportTlsServer } from './transport';
 import { BridgeHandshake } from './handshake';
@@ -113,12 +113,7 @@ class BridgeRequest implements Dispatchable {
 
   runMessage(): Extract<MainToWorker, { t: 'run' }> {
     if (this.run) return this.run;
-    const preload = new Uint8Array(this.preloadBytes);
-    let at = 0;
-    for (const c of this.preload) {
-      preload.set(c, at);
-      at += c.length;
-    }
+    const preload = assemble(this.preload);
     this.preload.length = 0;
     this.run = {
       t: 'run',
@@ -333,15 +328,10 @@ class GatewayConnection {
     const thread = this.server.pool.threadFor(req.key);
     if (!thread) return; // Still queued for a thread: req.onThread flushes once one takes it.
     if (req.earlyBytes > 0) {
-      const chunk = new Uint8Array(req.earlyBytes);
-      let at = 0;
-      for (const c of req.early) {
-        chunk.set(c, at);
-        at += c.length;
-      }
+      const chunk = assemble(req.early);
       req.early.length = 0;
       req.earlyBytes = 0;
-      thread.send({ t: 'body', key: req.key, chunk }, [chunk.buffer]);
+      thread.send({ t: 'body', key: req.key, chunk }, [chunk.buffer as ArrayBuffer]);
     }
     if (req.bodyEnded && !req.bodyEndSent) {
       req.bodyEndSent = true;

@@ -93,3 +93,20 @@ export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type OutputSegment =
   | { kind: 'frames'; bytes: Uint8Array; payloadBytes: number }
   | { kind: 'file'; file: FileRef; offset: number; length: number };
+
+/**
+ * The parts concatenated into a buffer with an ArrayBuffer of its own, so it can be
+ * transferred to the other thread without a copy: Buffer.concat may hand out a slice
+ * of Node's shared pool, which cannot be transferred.
+ */
+export function assemble(parts: readonly Uint8Array[]): Buffer {
+  let size = 0;
+  for (const p of parts) size += p.length;
+  const out = Buffer.allocUnsafeSlow(size);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
