@@ -32,6 +32,14 @@ export interface BridgeAppConfig {
   relayCallbacks?: boolean;
 }
 
+/**
+ * 1 MiB, Envoy's default per-connection buffer limit. It bounds what one streaming
+ * request holds in the bridge; below it a streaming extension waits for the gateway
+ * more often, and each wait is a switch between threads: 256 KiB streamed about
+ * 510 MB/s on one core, 1 MiB about 590 (bench/RESULTS.md, session 3).
+ */
+export const DEFAULT_OUTPUT_WINDOW = 1024 * 1024;
+
 export interface BridgeOptions {
   listen: string;
   apps: BridgeAppConfig[];
@@ -41,6 +49,10 @@ export interface BridgeOptions {
   tls?: Omit<TransportTlsServer, 'onClientError'>;
   siteRoot?: string;
   logger?: Logger;
+  /**
+   * Response bytes a request may have on their way to the gateway before a synchronous
+   * WriteClient waits (default DEFAULT_OUTPUT_WINDOW).
+   */
   outputWindow?: number;
   inputWindow?: number;
   shimPath?: string;
@@ -123,7 +135,7 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
       shimPath: options.shimPath ?? defaultShimPath(),
       serverSoftware: DEFAULT_SERVER_SOFTWARE,
       siteRoot: path.resolve(options.siteRoot ?? process.cwd()),
-      outputWindow: options.outputWindow ?? 256 * 1024,
+      outputWindow: options.outputWindow ?? DEFAULT_OUTPUT_WINDOW,
     },
     {
       out: (key, bytes, end, op) => server.output(key, bytes, end, op),
