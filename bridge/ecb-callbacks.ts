@@ -12,7 +12,7 @@ import { CallFailure, type RequestContext } from './request-context';
 import { parseSendResponseHeader, redirectHead, type ParsedHead } from './response-head';
 import { mapUrlToPath, mapUrlToPathEx } from './server-variables';
 import { assemble, type OutputSegment } from './thread-messages';
-import { encodeExecUrl } from './wire';
+import { FRAME_HEADER_SIZE, encodeExecUrl } from './wire';
 
 const HostGetServerVariable = koffi.proto(
   'int HostGetServerVariable(uintptr_t conn, void *name, void *buf, void *size, void *err)',
@@ -30,6 +30,30 @@ export interface Shim {
   strnlen(ptr: bigint, max: number): number;
   /** Characters of a NUL-terminated UTF-16 (WCHAR) string. */
   wcsnlen(ptr: bigint, max: number): number;
+  /** memcpy between extension memory and a JS buffer, either way round. */
+  copy(dst: bigint | Uint8Array, src: bigint | Uint8Array, n: number): void;
+}
+
+/** Reused for strings read out of extension memory (one thread, one call at a time). */
+let scratch = Buffer.allocUnsafeSlow(4096);
+
+/** `length` bytes of extension memory as a latin1 string (every byte kept). */
+function readString(shim: Shim, ptr: bigint, length: number): string {
+  if (length === 0) return '';
+  if (scratch.length < length) scratch = Buffer.allocUnsafeSlow(Math.max(length, scratch.length * 2));
+  shim.copy(scratch, ptr, length);
+  return scratch.toString('latin1', 0, length);
+}
+
+/**
+ * `n` bytes of extension memory in a buffer of our own, `headroom` bytes into its
+ * ArrayBuffer: WriteClient data is read with room for its RESPONSE_BODY frame header,
+ * so the frame is completed in place (RequestContext.bodyParts) instead of copied again.
+ */
+export function readBytes(shim: Shim, ptr: bigint, n: number, headroom = 0): Buffer {
+  const out = Buffer.allocUnsafeSlow(headroom + n).subarray(headroom);
+  shim.copy(out, ptr, n);
+  return out;
 }
 
 /** Reads a NUL-terminated WCHAR string of an extension (the UNICODE_ requests). */
@@ -42,12 +66,7 @@ export function readWideString(shim: Shim, ptr: Ptr, max = 1 << 15): string | nu
 /** Reads a NUL-terminated string of an extension as raw bytes (latin1 keeps every byte). */
 export function readCString(shim: Shim, ptr: Ptr, max = 1 << 20): string | null {
   if (!ptr) return null;
-  const n = shim.strnlen(ptr, max);
-  return n === 0 ? '' : Buffer.from(koffi.view(ptr, n)).toString('latin1');
-}
-
-function readString(ptr: bigint, length: number): string {
-  return length === 0 ? '' : Buffer.from(koffi.view(ptr, length)).toString('latin1');
+  return readString(shim, ptr, shim.strnlen(ptr, max));
 }
 
 function readDword(ptr: Ptr): number {
@@ -155,7 +174,7 @@ export class EcbCallbacks {
     // The size reported always counts the terminating NUL, as IIS does (mod_isapi once omitted it).
     writeDword(size, value.length);
     if (!buf || capacity < value.length) return this.fail(err, WIN32_ERROR.INSUFFICIENT_BUFFER);
-    new Uint8Array(koffi.view(buf, value.length)).set(value);
+    this.shim.copy(buf, value, value.length);
     return 1;
   };
 
@@ -166,7 +185,7 @@ export class EcbCallbacks {
     const n = readDword(bytes);
     if (n > 0 && !buf) return this.fail(err, WIN32_ERROR.INVALID_PARAMETER);
     // One copy out of extension memory: the buffer is the extension's again when we return (async too, as in IIS).
-    const data = n === 0 ? Buffer.alloc(0) : Buffer.from(new Uint8Array(koffi.view(buf!, n)));
+    const data = n === 0 ? Buffer.alloc(0) : readBytes(this.shim, buf!, n, FRAME_HEADER_SIZE);
     const failure = flags & HSE_IO.ASYNC ? ctx.writeAsync(data) : ctx.write(data);
     if (failure) return this.fail(err, failure.error);
     writeDword(bytes, n);
@@ -220,15 +239,15 @@ export class EcbCallbacks {
 
     this.ssf.set(HSE_REQ.SEND_RESPONSE_HEADER_EX, (ctx, buf) => {
       if (!buf) return new CallFailure(WIN32_ERROR.INVALID_PARAMETER);
-      const info = Buffer.from(koffi.view(buf, 32));
+      const info = readBytes(shim, buf, sizeOf.HSE_SEND_HEADER_EX_INFO);
       const statusPtr = info.readBigUInt64LE(SEND_HEADER_EX.pszStatus);
       const headerPtr = info.readBigUInt64LE(SEND_HEADER_EX.pszHeader);
       const cchStatus = info.readUInt32LE(SEND_HEADER_EX.cchStatus);
       const cchHeader = info.readUInt32LE(SEND_HEADER_EX.cchHeader);
       const keepConn = info.readInt32LE(SEND_HEADER_EX.fKeepConn) !== 0;
       // cch* count characters; some extensions include the NUL, others pass 0 and rely on it.
-      const status = statusPtr ? (cchStatus ? stripNul(readString(statusPtr, cchStatus)) : readCString(shim, statusPtr)) : null;
-      const header = headerPtr ? (cchHeader ? stripNul(readString(headerPtr, cchHeader)) : readCString(shim, headerPtr)) : null;
+      const status = statusPtr ? (cchStatus ? stripNul(readString(shim, statusPtr, cchStatus)) : readCString(shim, statusPtr)) : null;
+      const header = headerPtr ? (cchHeader ? stripNul(readString(shim, headerPtr, cchHeader)) : readCString(shim, headerPtr)) : null;
       const parsed = parseSendResponseHeader(status, header, ctx.ecb.httpStatusCode);
       if (parsed.kind === 'error') return new CallFailure(WIN32_ERROR.INVALID_PARAMETER);
       return ctx.setHead(parsed, keepConn);
@@ -320,7 +339,7 @@ export class EcbCallbacks {
       if (flags & HSE_IO.SEND_HEADERS) {
         // pHead is then the header block and pszStatusCode the status (ms524981).
         const status = readCString(shim, tf.readBigUInt64LE(TF_INFO.pszStatusCode));
-        const block = headPtr ? (headLength ? readString(headPtr, headLength) : readCString(shim, headPtr)) : null;
+        const block = headPtr ? (headLength ? readString(shim, headPtr, headLength) : readCString(shim, headPtr)) : null;
         const parsed = parseSendResponseHeader(status, block, ctx.ecb.httpStatusCode);
         if (parsed.kind === 'error') return new CallFailure(WIN32_ERROR.INVALID_PARAMETER);
         const failure = ctx.setHead({ ...parsed, body: Buffer.alloc(0) });

@@ -11,12 +11,14 @@ import type { RequestInfo, AppSettings } from './request-info';
 import { RequestSlot, assemble, type OutputSegment } from './thread-messages';
 import {
   EndFlags,
+  FRAME_HEADER_SIZE,
   FrameType,
   HeadFlags,
   encodeFrameHeader,
   encodeResponseEnd,
   encodeResponseHead,
   encodeSendUrl,
+  writeFrameHeader,
   type ResponseHeadFrame,
 } from './wire';
 import { RawHeadParser, defaultResponseHead, type ParsedHead, type RawHeadStep } from './response-head';
@@ -68,6 +70,15 @@ interface Outstanding {
 }
 
 let nextOpId = 1;
+
+/**
+ * The frames as one transferable buffer. A single frame built in place (bodyFrame)
+ * already spans an ArrayBuffer of its own, fresh from this request: it goes as it is.
+ */
+function frames(parts: Buffer[]): Buffer {
+  const only = parts.length === 1 ? parts[0]! : undefined;
+  return only && only.byteOffset === 0 && only.byteLength === only.buffer.byteLength ? only : assemble(parts);
+}
 
 export class RequestContext {
   readonly accountant: RequestAccountant;
@@ -358,7 +369,7 @@ export class RequestContext {
       this.completeLater(op, data.length, 0);
       return undefined;
     }
-    this.host.post(this, assemble(parts), false, op.id);
+    this.host.post(this, frames(parts), false, op.id);
     return undefined;
   }
 
@@ -374,7 +385,7 @@ export class RequestContext {
   private sendBody(data: Buffer): CallFailure | undefined {
     const parts = this.bodyParts(data);
     if (parts === undefined) return this.headRejected ? new CallFailure(WIN32_ERROR.INVALID_PARAMETER) : undefined;
-    if (parts.length > 0) this.host.post(this, assemble(parts), false);
+    if (parts.length > 0) this.host.post(this, frames(parts), false);
     return this.waitForWindow();
   }
 
@@ -403,8 +414,22 @@ export class RequestContext {
     }
     const parts: Buffer[] = [];
     this.flushHeadInto(parts);
-    if (data.length > 0) parts.push(encodeFrameHeader(FrameType.RESPONSE_BODY, this.streamId, data.length), data);
+    if (data.length > 0) parts.push(...this.bodyFrame(data));
     return parts;
+  }
+
+  /**
+   * A RESPONSE_BODY frame for `data`. WriteClient data is read into a buffer with room
+   * for the header in front (ecb-callbacks.ts readBytes): the header goes there and
+   * the frame leaves without another copy, which a 64 KiB write would otherwise cost.
+   */
+  private bodyFrame(data: Buffer): Buffer[] {
+    if (data.byteOffset !== FRAME_HEADER_SIZE || data.buffer.byteLength !== FRAME_HEADER_SIZE + data.length) {
+      return [encodeFrameHeader(FrameType.RESPONSE_BODY, this.streamId, data.length), data];
+    }
+    const frame = Buffer.from(data.buffer, 0, data.buffer.byteLength);
+    writeFrameHeader(frame, 0, FrameType.RESPONSE_BODY, 0, this.streamId, data.length);
+    return [frame];
   }
 
   /** A decided raw head: holds it (or a default one); returns the body that followed it. */

@@ -107,7 +107,8 @@ export function encodeFrameHeader(type: FrameTypeCode, streamId: number, length:
   return header;
 }
 
-function writeFrameHeader(buf: Buffer, at: number, type: number, flags: number, streamId: number, length: number): void {
+/** Writes a frame header at `at` (for a frame whose payload already follows it in `buf`). */
+export function writeFrameHeader(buf: Buffer, at: number, type: number, flags: number, streamId: number, length: number): void {
   buf[at] = type;
   buf[at + 1] = flags;
   buf.writeUInt16LE(0, at + 2);

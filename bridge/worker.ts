@@ -58,6 +58,7 @@ class ExtensionThread implements ContextHost {
     const lib = koffi.load(init.shimPath);
     const entry = lib.func('void *shim_entry(int which)') as (which: number) => bigint;
     const strnlen = lib.func('size_t shim_strnlen(void *s, size_t max)') as (p: bigint, max: number) => number | bigint;
+    const copy = lib.func('void shim_copy(void *dst, void *src, size_t n)') as Shim['copy'];
     const wcsnlen = lib.func('size_t shim_wcsnlen(void *s, size_t max)') as (p: bigint, max: number) => number | bigint;
     const register = lib.func('int shim_register(uint32_t owner, void *gsv, void *wc, void *rc, void *ssf)') as (
       ...args: [number, bigint, bigint, bigint, bigint]
@@ -67,6 +68,7 @@ class ExtensionThread implements ContextHost {
       entries: [entry(0), entry(1), entry(2), entry(3)],
       strnlen: (p, max) => Number(strnlen(p, max)),
       wcsnlen: (p, max) => Number(wcsnlen(p, max)),
+      copy,
     };
     this.callbacks = new EcbCallbacks(this.shim, {
       lookup: (conn) => this.byConn.get(conn),

@@ -16,6 +16,7 @@
 #include "../include/isapi.h"
 
 #include <stdint.h>
+#include <string.h>
 
 typedef BOOL (*host_gsv_fn)(HCONN, LPSTR, LPVOID, LPDWORD, LPDWORD err);
 typedef BOOL (*host_wc_fn)(HCONN, LPVOID, LPDWORD, DWORD, LPDWORD err);
@@ -111,6 +112,12 @@ ISAPI_EXPORT size_t shim_wcsnlen(const uint16_t *s, size_t max) {
 }
 
 /* Calls an extension's PFN_HSE_IO_COMPLETION with IIS's argument order (ecb, ctx, cbIO, dwError). */
+/* memcpy for the bridge's reads and writes of extension memory: koffi.view would make
+ * an external ArrayBuffer (and a GC finalizer) for each one. */
+ISAPI_EXPORT void shim_copy(void *dst, const void *src, size_t n) {
+  if (n) memcpy(dst, src, n);
+}
+
 ISAPI_EXPORT void shim_complete(completion_fn fn, EXTENSION_CONTROL_BLOCK *ecb, PVOID ctx, DWORD cb_io, DWORD error) {
   fn(ecb, ctx, cb_io, error);
 }
