@@ -36,7 +36,7 @@ export interface BridgeAppConfig {
  * 1 MiB, Envoy's default per-connection buffer limit. It bounds what one streaming
  * request holds in the bridge; below it a streaming extension waits for the gateway
  * more often, and each wait is a switch between threads: 256 KiB streamed about
- * 510 MB/s on one core, 1 MiB about 590 (bench/RESULTS.md, session 3).
+ * 470 MB/s on one core, 1 MiB about 555 (bench/RESULTS.md, session 3).
  */
 export const DEFAULT_OUTPUT_WINDOW = 1024 * 1024;
 

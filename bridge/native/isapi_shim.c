@@ -111,13 +111,13 @@ ISAPI_EXPORT size_t shim_wcsnlen(const uint16_t *s, size_t max) {
   return n;
 }
 
-/* Calls an extension's PFN_HSE_IO_COMPLETION with IIS's argument order (ecb, ctx, cbIO, dwError). */
 /* memcpy for the bridge's reads and writes of extension memory: koffi.view would make
  * an external ArrayBuffer (and a GC finalizer) for each one. */
 ISAPI_EXPORT void shim_copy(void *dst, const void *src, size_t n) {
   if (n) memcpy(dst, src, n);
 }
 
+/* Calls an extension's PFN_HSE_IO_COMPLETION with IIS's argument order (ecb, ctx, cbIO, dwError). */
 ISAPI_EXPORT void shim_complete(completion_fn fn, EXTENSION_CONTROL_BLOCK *ecb, PVOID ctx, DWORD cb_io, DWORD error) {
   fn(ecb, ctx, cb_io, error);
 }
