@@ -447,8 +447,11 @@ export class EcbCallbacks {
       return undefined;
     });
 
-    // Every write is flushed as it happens already; the flag changes nothing.
-    this.ssf.set(HSE_REQ.SET_FLUSH_FLAG, () => undefined);
+    // lpvBuffer is the BOOL itself, not a pointer to one (KB 946086).
+    this.ssf.set(HSE_REQ.SET_FLUSH_FLAG, (ctx, flag) => {
+      ctx.setFlushEachWrite(flag !== null && flag !== 0n);
+      return undefined;
+    });
 
     this.ssf.set(HSE_REQ.IS_IN_PROCESS, (_ctx, buf) => {
       if (!buf) return new CallFailure(WIN32_ERROR.INVALID_PARAMETER);

@@ -15,6 +15,8 @@ import { ThreadPool } from './thread-pool';
 import { formatTransportAddress, parseTransportAddress, type TransportAddress, type TransportTlsServer } from './transport';
 
 export const DEFAULT_READ_AHEAD = 49152;
+/** IIS's default responseBufferLimit for a handler: 4 MB (4194304 bytes, IIS's Schema.xml). */
+export const DEFAULT_RESPONSE_BUFFER_LIMIT = 4194304;
 
 /** How an app is described to a bridge (gateway config or --app). */
 export interface BridgeAppConfig {
@@ -24,6 +26,8 @@ export interface BridgeAppConfig {
   mount?: string;
   physicalPath?: string;
   readAhead?: number;
+  /** See AppSettings.responseBufferLimit. */
+  responseBufferLimit?: number;
   maxConcurrency?: number;
   maxQueue?: number;
   /** End PENDING requests that never call DONE_WITH_SESSION after this many ms (default 5 minutes). */
@@ -73,6 +77,7 @@ export function appSettings(app: BridgeAppConfig): AppSettings {
     appMdPath: `/LM/W3SVC/1/ROOT${virtualPath === '/' ? '' : virtualPath}`,
     instanceId: 1,
     readAhead: app.readAhead ?? DEFAULT_READ_AHEAD,
+    responseBufferLimit: app.responseBufferLimit ?? DEFAULT_RESPONSE_BUFFER_LIMIT,
     maxConcurrency: app.maxConcurrency ?? 8,
     pendingTimeoutMs: app.pendingTimeoutMs ?? 300000,
     relayCallbacks: app.relayCallbacks ?? false,

@@ -8,7 +8,7 @@
 import { HSE_STATUS, WIN32_ERROR } from './abi/constants';
 import { EcbMemory } from './ecb-memory';
 import type { RequestInfo, AppSettings } from './request-info';
-import { RequestSlot, assemble, type OutputSegment } from './thread-messages';
+import { RequestSlot, type OutputSegment } from './thread-messages';
 import {
   EndFlags,
   FRAME_HEADER_SIZE,
@@ -34,8 +34,8 @@ export interface Completion {
 
 /** What the extension thread needs from its host to move bytes, block, and call completions. */
 export interface ContextHost {
-  /** Hands encoded frames to the main thread (ownership of `bytes` moves with it). */
-  post(ctx: RequestContext, bytes: Buffer, end: boolean, opId?: number): void;
+  /** Hands encoded frames to the main thread, to be written in order (ownership moves with them). */
+  post(ctx: RequestContext, parts: Buffer[], end: boolean, opId?: number): void;
   /** Hands a list of segments (frames and file ranges) to the main thread to send in order. */
   postSegments(ctx: RequestContext, segments: OutputSegment[], opId: number): void;
   /** Blocks this thread until `ready()` is true, serving incoming messages meanwhile. */
@@ -71,15 +71,6 @@ interface Outstanding {
 
 let nextOpId = 1;
 
-/**
- * The frames as one transferable buffer. A single frame built in place (bodyFrame)
- * already spans an ArrayBuffer of its own, fresh from this request: it goes as it is.
- */
-function frames(parts: Buffer[]): Buffer {
-  const only = parts.length === 1 ? parts[0]! : undefined;
-  return only && only.byteOffset === 0 && only.byteLength === only.buffer.byteLength ? only : assemble(parts);
-}
-
 export class RequestContext {
   readonly accountant: RequestAccountant;
   /** HttpExtensionProc has returned (PENDING or otherwise). */
@@ -109,6 +100,17 @@ export class RequestContext {
   private pendingBody: Buffer | undefined;
   /** The extension's own head was invalid: the 502 stands and further writes fail. */
   private headRejected = false;
+  /**
+   * Response frames held back, as IIS 7 and later hold an ISAPI extension's output
+   * (Microsoft KB 946086): until the response ends, the app's responseBufferLimit is
+   * reached, or the extension asks for every write to go out (HSE_REQ_SET_FLUSH_FLAG).
+   * One hand-over per response instead of one per write is also what makes a small
+   * response cheap: every hand-over wakes the main thread.
+   */
+  private readonly held: Buffer[] = [];
+  private heldBytes = 0;
+  /** HSE_REQ_SET_FLUSH_FLAG with TRUE: each write goes out at once, as IIS 6 sent them. */
+  private flushEachWrite = false;
 
   private readonly body: Uint8Array[] = [];
   private bodyOffset = 0;
@@ -310,7 +312,8 @@ export class RequestContext {
     // Without HSE_EXEC_URL_NO_HEADERS the child's status and headers are the response's.
     if (this.headState === 'none' && childSendsHead) this.headState = 'sent';
     parts.push(frame);
-    this.host.post(this, assemble(parts), false);
+    this.hold(parts);
+    this.flush();
     return undefined;
   }
 
@@ -343,8 +346,9 @@ export class RequestContext {
   // Response body
 
   /**
-   * Synchronous WriteClient. Sends at once (never buffers the response) and
-   * blocks while more than the output window is still on its way to the gateway.
+   * Synchronous WriteClient. The bytes join the held response (see `held`); once
+   * handed over, the call blocks while more than the output window is still on its
+   * way to the gateway.
    */
   write(data: Buffer): CallFailure | undefined {
     if (this.aborted) return new CallFailure(WIN32_ERROR.NETNAME_DELETED);
@@ -353,7 +357,10 @@ export class RequestContext {
     return this.sendBody(data);
   }
 
-  /** WriteClient with HSE_IO_ASYNC: queued at once; the completion reports when the bytes have gone. */
+  /**
+   * WriteClient with HSE_IO_ASYNC: handed over at once, with whatever is held before
+   * it, so that the completion can report when the bytes have gone.
+   */
   writeAsync(data: Buffer): CallFailure | undefined {
     if (this.headRejected) return new CallFailure(WIN32_ERROR.INVALID_PARAMETER);
     const op = this.beginAsync('write');
@@ -369,7 +376,8 @@ export class RequestContext {
       this.completeLater(op, data.length, 0);
       return undefined;
     }
-    this.host.post(this, frames(parts), false, op.id);
+    this.hold(parts);
+    this.flush(false, op.id);
     return undefined;
   }
 
@@ -385,8 +393,30 @@ export class RequestContext {
   private sendBody(data: Buffer): CallFailure | undefined {
     const parts = this.bodyParts(data);
     if (parts === undefined) return this.headRejected ? new CallFailure(WIN32_ERROR.INVALID_PARAMETER) : undefined;
-    if (parts.length > 0) this.host.post(this, frames(parts), false);
+    this.hold(parts);
+    if (this.flushEachWrite || this.heldBytes >= this.app.responseBufferLimit) this.flush();
     return this.waitForWindow();
+  }
+
+  private hold(parts: Buffer[]): void {
+    for (const part of parts) {
+      this.held.push(part);
+      this.heldBytes += part.length;
+    }
+  }
+
+  /** Hands the held frames to the main thread (with `end` / `opId` for the message, even when nothing is held). */
+  private flush(end = false, opId?: number): void {
+    if (this.held.length === 0 && !end && opId === undefined) return;
+    const parts = this.held.splice(0);
+    this.heldBytes = 0;
+    this.host.post(this, parts, end, opId);
+  }
+
+  /** HSE_REQ_SET_FLUSH_FLAG: TRUE sends every later write at once (and what is held now); FALSE holds output again. */
+  setFlushEachWrite(on: boolean): void {
+    this.flushEachWrite = on;
+    if (on) this.flush();
   }
 
   /** Blocks while too much output is still in flight to the gateway. */
@@ -465,8 +495,9 @@ export class RequestContext {
     return parts;
   }
 
-  /** Transmit-file and vector segments go out in order behind anything already posted. */
+  /** Transmit-file and vector segments go out in order behind anything already written. */
   sendSegments(segments: OutputSegment[], op: Outstanding): void {
+    this.flush();
     this.host.postSegments(this, segments, op.id);
   }
 
@@ -553,7 +584,8 @@ export class RequestContext {
         flags: this.endFlags,
       }),
     );
-    this.host.post(this, assemble(parts), true);
+    this.hold(parts);
+    this.flush(true);
   }
 
   requestClose(abortive: boolean): void {

@@ -46,6 +46,12 @@ export interface AppSettings {
   instanceId: number;
   /** Largest body prefix handed over in lpbData before HttpExtensionProc (IIS UploadReadAheadSize). */
   readAhead: number;
+  /**
+   * Response bytes held back before they go out (IIS's responseBufferLimit): IIS 7 and
+   * later buffer an ISAPI extension's output until the response ends (KB 946086).
+   * 0 sends every write at once, as IIS 6 did.
+   */
+  responseBufferLimit: number;
   /** A PENDING request that has not called DONE_WITH_SESSION after this long is ended (0: never). */
   pendingTimeoutMs?: number;
   /**

@@ -58,6 +58,8 @@ export interface BridgeServerOptions {
 
 /** Seconds a client is told to wait (Retry-After) when an app's queue is full. */
 const QUEUE_FULL_RETRY_AFTER_S = 1;
+const EMPTY = new Uint8Array(0);
+const noCredit = (): void => undefined;
 
 class BridgeRequest implements Dispatchable {
   readonly shared = new SharedArrayBuffer(4 * REQUEST_SLOTS);
@@ -398,15 +400,23 @@ class GatewayConnection {
   }
 
   /** Frames from an extension thread for this connection's request, in the order it produced them. */
-  output(req: BridgeRequest, bytes: Uint8Array, end: boolean, op?: number): void {
-    const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const n = buf.length;
+  output(req: BridgeRequest, parts: Uint8Array[], end: boolean, op?: number): void {
+    let n = 0;
+    for (const p of parts) n += p.length;
     const credit = (): void => {
       Atomics.sub(req.slots, RequestSlot.OUTPUT_PENDING, n);
       req.thread?.wake();
     };
     this.corkForTurn();
-    this.writerFor(req).out(buf, end, credit, op);
+    const writer = this.writerFor(req);
+    // Writes complete in order: the last one's callback stands for all of them.
+    if (parts.length === 0) parts = [EMPTY];
+    const last = parts.length - 1;
+    parts.forEach((p, i) => {
+      const buf = Buffer.from(p.buffer, p.byteOffset, p.byteLength);
+      if (i < last) writer.out(buf, false, noCredit);
+      else writer.out(buf, end, credit, op);
+    });
   }
 
   private corked = false;
@@ -540,9 +550,9 @@ export class BridgeServer {
   }
 
   /** Routes frames from the pool to the socket of the request they belong to. */
-  output(key: number, bytes: Uint8Array, end: boolean, op?: number): void {
+  output(key: number, parts: Uint8Array[], end: boolean, op?: number): void {
     const entry = this.live.get(key);
-    if (entry) entry.conn.output(entry.req, bytes, end, op);
+    if (entry) entry.conn.output(entry.req, parts, end, op);
   }
 
   segments(key: number, segments: OutputSegment[], op: number): void {

@@ -68,10 +68,11 @@ export type MainToWorker =
 
 export type WorkerToMain =
   /**
-   * Encoded frames for the gateway. `end` marks the request finished (RESPONSE_END
-   * included); `op` asks for an ioDone once they have been written.
+   * Encoded frames for the gateway, to be written in this order (see packFrames).
+   * `end` marks the request finished (RESPONSE_END included); `op` asks for an
+   * ioDone once they have been written.
    */
-  | { t: 'out'; key: number; bytes: Uint8Array; end: boolean; op?: number }
+  | { t: 'out'; key: number; bytes: Uint8Array[]; end: boolean; op?: number }
   /** TransmitFile / VectorSend: send these in order, file ranges read by the main thread, then ioDone. */
   | { t: 'segments'; key: number; segments: OutputSegment[]; op: number }
   /** HSE_REQ_REPORT_UNHEALTHY from an extension. */
@@ -93,6 +94,38 @@ export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type OutputSegment =
   | { kind: 'frames'; bytes: Uint8Array; payloadBytes: number }
   | { kind: 'file'; file: FileRef; offset: number; length: number };
+
+/**
+ * Below this size a frame is copied together with its neighbours rather than sent
+ * as a buffer of its own: one small write instead of several, and fewer buffers
+ * to transfer. A 64 KiB WriteClient frame is never copied.
+ */
+const COALESCE_BELOW = 16 * 1024;
+
+/** True when `b` spans an ArrayBuffer of its own, which can be transferred to another thread. */
+function ownsArrayBuffer(b: Uint8Array): boolean {
+  return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.buffer instanceof ArrayBuffer;
+}
+
+/**
+ * Frames ready to transfer to the main thread, in order: large frames that own their
+ * ArrayBuffer go as they are, every run of other frames is copied into one buffer.
+ */
+export function packFrames(parts: readonly Uint8Array[]): Uint8Array[] {
+  const packed: Uint8Array[] = [];
+  let run: Uint8Array[] = [];
+  for (const part of parts) {
+    if (part.length >= COALESCE_BELOW && ownsArrayBuffer(part)) {
+      if (run.length > 0) packed.push(assemble(run));
+      run = [];
+      packed.push(part);
+    } else {
+      run.push(part);
+    }
+  }
+  if (run.length > 0) packed.push(run.length === 1 && ownsArrayBuffer(run[0]!) ? run[0]! : assemble(run));
+  return packed;
+}
 
 /**
  * The parts concatenated into a buffer with an ArrayBuffer of its own, so it can be

@@ -46,7 +46,7 @@ export interface Dispatchable {
 }
 
 export interface PoolEvents {
-  out(key: number, bytes: Uint8Array, end: boolean, op?: number): void;
+  out(key: number, parts: Uint8Array[], end: boolean, op?: number): void;
   segments(key: number, segments: OutputSegment[], op: number): void;
   unhealthy(key: number, reason: string): void;
   stats(batch: StatsBatch): void;

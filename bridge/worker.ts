@@ -22,7 +22,7 @@ import { RequestContext, type Completion, type ContextHost } from './request-con
 import type { AppSettings } from './request-info';
 import { StatsRelay } from './live-metrics';
 import { ServerVariables } from './server-variables';
-import { RequestSlot, STARTED, type MainToWorker, type OutputSegment, type WorkerInit, type WorkerToMain } from './thread-messages';
+import { RequestSlot, STARTED, packFrames, type MainToWorker, type OutputSegment, type WorkerInit, type WorkerToMain } from './thread-messages';
 import { decodeRequest } from './wire';
 
 /** Bits 40..47 of a ConnID name the owning thread (see isapi_shim.c). */
@@ -94,10 +94,17 @@ class ExtensionThread implements ContextHost {
     this.send({ t: 'ready', slot: init.slot });
   }
 
-  post(ctx: RequestContext, bytes: Buffer, end: boolean, op?: number): void {
-    Atomics.add(ctx.shared, RequestSlot.OUTPUT_PENDING, bytes.length);
+  post(ctx: RequestContext, parts: Buffer[], end: boolean, op?: number): void {
+    const bytes = packFrames(parts);
+    let size = 0;
+    const transfer: ArrayBuffer[] = [];
+    for (const b of bytes) {
+      size += b.length;
+      transfer.push(b.buffer as ArrayBuffer);
+    }
+    Atomics.add(ctx.shared, RequestSlot.OUTPUT_PENDING, size);
     const msg: WorkerToMain = op === undefined ? { t: 'out', key: ctx.key, bytes, end } : { t: 'out', key: ctx.key, bytes, end, op };
-    this.port.postMessage(msg, [bytes.buffer as ArrayBuffer]);
+    this.port.postMessage(msg, transfer);
   }
 
   postSegments(ctx: RequestContext, segments: OutputSegment[], op: number): void {

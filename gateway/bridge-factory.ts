@@ -17,6 +17,7 @@ export function bridgeApp(app: AppConfig): BridgeAppConfig {
     mount: app.mount,
     physicalPath: app.physicalPath,
     readAhead: app.readAhead,
+    responseBufferLimit: app.responseBufferLimit,
     maxConcurrency: app.maxConcurrency,
     ...(app.maxQueue !== undefined ? { maxQueue: app.maxQueue } : {}),
     ...(app.relayCallbacks ? { relayCallbacks: true } : {}),

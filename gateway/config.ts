@@ -67,6 +67,8 @@ export interface AppConfig {
   bridge: string;
   physicalPath?: string;
   readAhead?: number;
+  /** Response bytes an extension's output is held back up to (IIS's responseBufferLimit; 0: none). */
+  responseBufferLimit?: number;
   maxConcurrency?: number;
   /** Requests that may wait for a bridge thread; more get 503 with Retry-After. Unlimited when absent. */
   maxQueue?: number;
@@ -362,7 +364,7 @@ export function parseConfig(raw: unknown, source: string, baseDir: string): Gate
   });
 
   const apps: AppConfig[] = r.list('apps').map((a, i) => {
-    a.allowOnly(['name', 'mount', 'host', 'library', 'bridge', 'physicalPath', 'readAhead', 'maxConcurrency', 'maxQueue', 'pendingTimeoutMs', 'relayCallbacks', 'required']);
+    a.allowOnly(['name', 'mount', 'host', 'library', 'bridge', 'physicalPath', 'readAhead', 'responseBufferLimit', 'maxConcurrency', 'maxQueue', 'pendingTimeoutMs', 'relayCallbacks', 'required']);
     const mount = mountPath(a, 'mount');
     const library = a.string('library', true);
     const bridge = a.string('bridge') ?? DEFAULT_BRIDGE;
@@ -375,6 +377,7 @@ export function parseConfig(raw: unknown, source: string, baseDir: string): Gate
       bridge,
       physicalPath: physicalPath ? path.resolve(baseDir, physicalPath) : undefined,
       readAhead: a.int('readAhead', 0, 0x7fffffff),
+      responseBufferLimit: a.int('responseBufferLimit', 0, 0x7fffffff),
       maxConcurrency: a.int('maxConcurrency', 1, 100000),
       maxQueue: a.int('maxQueue', 0, 1000000),
       pendingTimeoutMs: a.int('pendingTimeoutMs', 0, 2 ** 31 - 1),

@@ -8,6 +8,10 @@
  *   nolength=1  no Content-Length: the server has to chunk or close
  *   pause=MS    sleep MS ms between writes (default 0, at most 60000), to keep a
  *               stream open long enough to test disconnects and back-pressure
+ *   flush=1     send every write at once (HSE_REQ_SET_FLUSH_FLAG). Without it,
+ *               IIS 7 and later hold the output until the response ends or the
+ *               response buffer limit is reached (Microsoft KB 946086), and so
+ *               does the bridge: a slow stream reaches the client in bursts.
  *
  * The body is the alphabet repeated: byte i is 'a' + (i % 26), so a client can
  * check every byte without knowing the chunk size.
@@ -19,6 +23,7 @@
  * "stream aborted writes=<n> bytes=<b> err=<GetLastError()>", where writes
  * counts the successful WriteClient calls.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +49,7 @@ ISAPI_EXPORT DWORD WINAPI HttpExtensionProc(EXTENSION_CONTROL_BLOCK *ecb) {
   unsigned long chunk = query_get_ulong(qs, "chunk", STREAM_DEFAULT_CHUNK);
   unsigned long pause = query_get_ulong(qs, "pause", 0);
   int send_length = !query_is(qs, "nolength", "1");
+  int flush_each = query_is(qs, "flush", "1");
   unsigned long sent = 0, writes = 0, i;
   char headers[128];
   HSE_SEND_HEADER_EX_INFO hdr;
@@ -62,6 +68,9 @@ ISAPI_EXPORT DWORD WINAPI HttpExtensionProc(EXTENSION_CONTROL_BLOCK *ecb) {
     return HSE_STATUS_ERROR;
   }
   for (i = 0; i < chunk + 26; i++) pattern[i] = (char)('a' + i % 26);
+
+  /* lpvBuffer is the BOOL itself. A server before IIS 7 fails it: it flushes anyway. */
+  if (flush_each) ecb->ServerSupportFunction(ecb->ConnID, HSE_REQ_SET_FLUSH_FLAG, (LPVOID)(intptr_t)TRUE, NULL, NULL);
 
   if (send_length) {
     snprintf(headers, sizeof headers, "Content-Type: application/octet-stream\r\nContent-Length: %lu\r\n\r\n",

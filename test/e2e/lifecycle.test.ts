@@ -108,6 +108,7 @@ describe('configuration errors', () => {
     [{ apps: [{ mount: 'scripts/x.dll', library: 'x.so' }] }, /apps\[0\]\.mount: expected a URL path starting with "\/"/],
     [{ apps: [{ mount: '/x.dll' }] }, /apps\[0\]\.library: expected a string \(required\)/],
     [{ apps: [{ mount: '/x.dll', library: 'x.so', readAhead: -1 }] }, /apps\[0\]\.readAhead: expected an integer from 0 to 2147483647, got -1/],
+    [{ apps: [{ mount: '/x.dll', library: 'x.so', responseBufferLimit: '4MB' }] }, /apps\[0\]\.responseBufferLimit: expected an integer from 0 to 2147483647, got "4MB"/],
     [{ apps: [{ mount: '/x.dll', library: 'x.so', bridge: 'nope' }] }, /apps\[0\]\.bridge: expected one of the bridges/],
     [{ apps: [], routes: [{ prefix: '/a', upstream: 'iis' }] }, /routes\[0\]\.upstream: expected one of the upstreams/],
     [{ server: { port: 'eighty' }, apps: [] }, /server\.port: expected an integer from 0 to 65535, got "eighty"/],

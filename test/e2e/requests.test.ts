@@ -14,6 +14,7 @@ beforeAll(async () => {
       { name: 'hello', mount: '/scripts/hello.dll', library: sample('hello') },
       { name: 'echo', mount: '/scripts/echo.dll', library: sample('echo') },
       { name: 'stream', mount: '/scripts/stream.dll', library: sample('stream') },
+      { name: 'stream-small-buffer', mount: '/scripts/smallbuffer/stream.dll', library: sample('stream'), responseBufferLimit: 20 },
       { name: 'slow', mount: '/scripts/slow.dll', library: sample('slow'), maxConcurrency: 2 },
     ],
     bridges: { default: { workers: 4 } },
@@ -213,21 +214,42 @@ describe('response streaming and backpressure', () => {
     expect(body!.length).toBe(100);
   });
 
-  test('each WriteClient reaches the client as it happens (not buffered to the end)', async () => {
-    // 5 writes, 300 ms apart: the first bytes must arrive long before the last.
-    const firstAt = await new Promise<number>((resolve, reject) => {
+  /** When the first body byte of `url` arrived, in ms after the request, and the body. */
+  function firstByteAt(url: string): Promise<{ firstAt: number; body: string }> {
+    return new Promise((resolve, reject) => {
       const start = Date.now();
       let first = -1;
+      let body = '';
       http
-        .get(`${gw.url}/scripts/stream.dll?bytes=50&chunk=10&pause=300`, { agent: false }, (res) => {
-          res.on('data', () => {
+        .get(url, { agent: false }, (res) => {
+          res.on('data', (d: Buffer) => {
             if (first < 0) first = Date.now() - start;
+            body += d.toString('latin1');
           });
-          res.on('end', () => resolve(first));
+          res.on('end', () => resolve({ firstAt: first, body }));
         })
         .on('error', reject);
     });
+  }
+
+  test('output is held until the response ends, as IIS 7 and later hold it (KB 946086)', async () => {
+    // 5 writes, 300 ms apart: nothing may arrive before the last one, 1200 ms in.
+    const { firstAt, body } = await firstByteAt(`${gw.url}/scripts/stream.dll?bytes=50&chunk=10&pause=300`);
+    expect(firstAt).toBeGreaterThanOrEqual(1150);
+    expect(body).toBe('abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwx');
+  });
+
+  test('with HSE_REQ_SET_FLUSH_FLAG each WriteClient reaches the client as it happens', async () => {
+    const { firstAt, body } = await firstByteAt(`${gw.url}/scripts/stream.dll?bytes=50&chunk=10&pause=300&flush=1`);
     expect(firstAt).toBeLessThan(1000);
+    expect(body.length).toBe(50);
+  });
+
+  test('output beyond the app responseBufferLimit goes out without waiting for the end', async () => {
+    // responseBufferLimit 20 for this app: every second 10-byte write fills the buffer.
+    const { firstAt, body } = await firstByteAt(`${gw.url}/scripts/smallbuffer/stream.dll?bytes=50&chunk=10&pause=300`);
+    expect(firstAt).toBeLessThan(1000);
+    expect(body.length).toBe(50);
   });
 
   test('a slow reader blocks the extension instead of growing the bridge', async () => {
@@ -262,7 +284,7 @@ describe('response streaming and backpressure', () => {
 
   test('a client that disconnects mid-response makes the next WriteClient fail; the gateway keeps serving', async () => {
     await new Promise<void>((resolve) => {
-      const req = http.get(`${gw.url}/scripts/stream.dll?bytes=1000000&chunk=1000&pause=20`, { agent: false }, (res) => {
+      const req = http.get(`${gw.url}/scripts/stream.dll?bytes=1000000&chunk=1000&pause=20&flush=1`, { agent: false }, (res) => {
         res.once('data', () => {
           req.destroy();
           resolve();
