@@ -87,6 +87,7 @@ export async function startBridgePool(b: BridgeConfig, config: GatewayConfig, op
       overlap: !fixedTcp,
       bridge: {
         workers: b.workers,
+        schedBatch: b.schedBatch,
         siteRoot: config.siteRoot,
         command: wine ? wineBridgeLaunch(drainTimeoutMs) : opts.bridgeCommand,
         ...(wine ? { readyTimeoutMs: 60000 } : {}),

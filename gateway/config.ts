@@ -38,6 +38,8 @@ export interface BridgeConfig {
   runtime?: BridgeRuntimeKind;
   /** Local bridge: how many bridge processes serve it (requests go to the least busy). */
   processes: number;
+  /** Local bridge on Linux: run its threads under SCHED_BATCH (bridge/sched-batch.ts; default true). */
+  schedBatch: boolean;
   /** Local bridge: replace a process (with drain) after it was given this many requests. */
   recycleAfterRequests?: number;
   /** Local bridge: replace a process (with drain) whose resident memory exceeds this. */
@@ -307,7 +309,7 @@ export function parseConfig(raw: unknown, source: string, baseDir: string): Gate
   const admin = adminReader ? readServer(adminReader, { host: server.host, port: 9100 }) : undefined;
 
   const bridges: BridgeConfig[] = r.map('bridges').map(([name, b]) => {
-    b.allowOnly(['mode', 'listen', 'address', 'workers', 'secretFile', 'maxConnections', 'processes', 'recycleAfterRequests', 'recycleAboveRssBytes', 'memoryCheckIntervalMs', 'runtime', 'tls']);
+    b.allowOnly(['mode', 'listen', 'address', 'workers', 'secretFile', 'maxConnections', 'processes', 'recycleAfterRequests', 'recycleAboveRssBytes', 'memoryCheckIntervalMs', 'runtime', 'tls', 'schedBatch']);
     const mode = b.string('mode') ?? 'local';
     if (mode !== 'local' && mode !== 'remote') b.fail('mode', '"local" or "remote"', mode);
     const address = mode === 'local' ? b.string('listen') : b.string('address', true);
@@ -340,7 +342,7 @@ export function parseConfig(raw: unknown, source: string, baseDir: string): Gate
       b.fail('processes', '1 with a fixed tcp:// listen address (several processes need unix: or pipe: addresses, or no listen)', processes);
     }
     if (mode === 'remote') {
-      for (const f of ['processes', 'recycleAfterRequests', 'recycleAboveRssBytes', 'memoryCheckIntervalMs']) {
+      for (const f of ['processes', 'recycleAfterRequests', 'recycleAboveRssBytes', 'memoryCheckIntervalMs', 'schedBatch']) {
         if (b.value[f] !== undefined) b.fail(f, 'no value: a remote bridge is not started by the gateway', b.value[f]);
       }
     }
@@ -350,6 +352,7 @@ export function parseConfig(raw: unknown, source: string, baseDir: string): Gate
     return {
       ...(runtime ? { runtime: runtime as BridgeRuntimeKind } : {}),
       processes,
+      schedBatch: readBoolean(b, 'schedBatch', true),
       ...(recycleAfterRequests !== undefined ? { recycleAfterRequests } : {}),
       ...(recycleAboveRssBytes !== undefined ? { recycleAboveRssBytes } : {}),
       ...(memoryCheckIntervalMs !== undefined ? { memoryCheckIntervalMs } : {}),
@@ -395,7 +398,7 @@ export function parseConfig(raw: unknown, source: string, baseDir: string): Gate
   for (const [i, app] of apps.entries()) {
     if (!bridges.some((b) => b.name === app.bridge)) {
       if (app.bridge !== DEFAULT_BRIDGE) throw new ConfigError(source, `apps[${i}].bridge`, `one of the bridges defined under "bridges"`, app.bridge);
-      bridges.push({ name: DEFAULT_BRIDGE, mode: 'local', workers: 4, maxConnections: 4096, processes: 1 });
+      bridges.push({ name: DEFAULT_BRIDGE, mode: 'local', workers: 4, maxConnections: 4096, processes: 1, schedBatch: true });
     }
   }
 
