@@ -12,6 +12,7 @@ import type { BridgePool } from './bridge-pool';
 import type { GatewayConfig } from './config';
 import { checkRequestLimits, clientErrorStatus, parserHeadLimit, reasonPhrase, refusalResponse, timeoutCheckInterval } from './http-limits';
 import { buildAccessLogEntry } from '../metrics/access-log';
+import { trackInFlight } from '../metrics/record';
 import { GatewayInternalRequests } from './internal-requests';
 import { IsapiExchange, type ExchangeResult } from './isapi-exchange';
 import { RouteDispatcher } from './route-dispatch';
@@ -107,7 +108,7 @@ export class Gateway {
       },
       inFlight: (delta, route, upstream) => {
         this.inFlight += delta;
-        this.telemetry.metrics.httpRequestsInFlight.inc({ route, app: upstream }, delta);
+        trackInFlight(this.telemetry.metrics, route, upstream, delta);
       },
     });
     const limits = config.limits;

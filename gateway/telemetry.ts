@@ -7,7 +7,7 @@
 import type http from 'node:http';
 import type { RequestAccounting } from '../metrics/accounting';
 import { serveMetrics, type BridgeSource } from '../metrics/http';
-import { observeHttpRequest, observeUpstreamRequest, recordAccounting, type UpstreamRequestObservation } from '../metrics/record';
+import { observeHttpRequest, observeUpstreamRequest, recordAccounting, trackInFlight, type UpstreamRequestObservation } from '../metrics/record';
 import { createGatewayMetrics, createMetricsRegistry, type GatewayMetrics } from '../metrics/registry';
 import type { Logger } from '../bridge/log';
 
@@ -35,12 +35,12 @@ export class GatewayTelemetry {
 
   /** Call when a request starts; call the returned function exactly once when it ends. */
   started(route: string, app: string): (done: FinishedRequest) => void {
-    this.metrics.httpRequestsInFlight.inc({ route, app });
+    trackInFlight(this.metrics, route, app, 1);
     let ended = false;
     return (done) => {
       if (ended) return;
       ended = true;
-      this.metrics.httpRequestsInFlight.dec({ route, app });
+      trackInFlight(this.metrics, route, app, -1);
       observeHttpRequest(this.metrics, {
         route: done.route,
         app: done.app,

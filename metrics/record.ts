@@ -13,11 +13,8 @@ import {
   statusClass,
   upstreamErrorKind,
 } from './labels';
-import type { Counter, LabelValues } from 'prom-client';
+import { addBuffered } from './buffered';
 import type { GatewayMetrics } from './registry';
-
-/** Apps whose accounting series exist already, per metrics set (see recordAccounting). */
-const appsWithSeries = new WeakMap<object, Set<string>>();
 
 export type AccountingMetrics = Pick<
   GatewayMetrics,
@@ -43,20 +40,12 @@ export interface AccountingLabels {
  * counter grows by exactly what the bridge reported. The record is validated first
  * (InvalidAccountingError, nothing recorded) because it crossed a process boundary.
  * Series for the fixed enums (mode, kind) are touched even when zero, so rate() works
- * from an app's first request.
+ * from an app's first request. The counters are buffered (metrics/buffered.ts).
  */
 export function recordAccounting(metrics: AccountingMetrics, labels: AccountingLabels, acc: RequestAccounting): void {
   validateAccounting(acc);
   const { app } = labels;
-  // Each labelled inc costs a label hash in prom-client; after an app's first request only
-  // non-zero values change a counter, so zeros are skipped from then on.
-  let apps = appsWithSeries.get(metrics);
-  if (!apps) appsWithSeries.set(metrics, (apps = new Set()));
-  const first = !apps.has(app);
-  apps.add(app);
-  const add = <L extends string>(counter: Counter<L>, l: LabelValues<L>, value: number): void => {
-    if (first || value > 0) counter.inc(l, value);
-  };
+  const add = addBuffered;
 
   add(metrics.writeClientCalls, { app, mode: 'sync' }, acc.syncWrites);
   add(metrics.writeClientCalls, { app, mode: 'async' }, acc.asyncWrites);
@@ -72,12 +61,12 @@ export function recordAccounting(metrics: AccountingMetrics, labels: AccountingL
   for (const kind of ASYNC_OP_KINDS) add(metrics.asyncOperations, { app, kind }, acc.ops[kind].count);
 
   for (const [code, count] of Object.entries(acc.completionErrors)) {
-    if (count > 0) metrics.asyncCompletionErrors.inc({ app, code: errorCodeLabel(Number(code)) }, count);
+    if (count > 0) add(metrics.asyncCompletionErrors, { app, code: errorCodeLabel(Number(code)) }, count);
   }
   for (const [name, counts] of Object.entries(acc.ssfCalls)) {
     const request = ssfRequestLabel(name);
     for (const result of SSF_RESULTS) {
-      if (counts[result] > 0) metrics.ssfCalls.inc({ app, request, result }, counts[result]);
+      if (counts[result] > 0) add(metrics.ssfCalls, { app, request, result }, counts[result]);
     }
   }
 }
@@ -95,17 +84,26 @@ export interface HttpRequestObservation {
   readonly responseBytes: number;
 }
 
-/** Records one completed client request (count, duration, body bytes). In-flight is the caller's inc/dec. */
+/**
+ * Records one completed client request (count, duration, body bytes). In-flight is the
+ * caller's (trackInFlight). Counters are buffered (metrics/buffered.ts); the duration
+ * histogram is observed at once.
+ */
 export function observeHttpRequest(
   metrics: Pick<GatewayMetrics, 'httpRequests' | 'httpRequestDuration' | 'httpRequestBytes' | 'httpResponseBytes'>,
   obs: HttpRequestObservation,
 ): void {
   const method = methodClass(obs.method);
   const labels = { route: obs.route, app: obs.app, method, status_class: statusClass(obs.status) };
-  metrics.httpRequests.inc(labels);
+  addBuffered(metrics.httpRequests, labels, 1);
   metrics.httpRequestDuration.observe(labels, Math.max(0, obs.durationSeconds));
-  metrics.httpRequestBytes.inc({ route: obs.route, app: obs.app, method }, Math.max(0, obs.requestBytes));
-  metrics.httpResponseBytes.inc(labels, Math.max(0, obs.responseBytes));
+  addBuffered(metrics.httpRequestBytes, { route: obs.route, app: obs.app, method }, Math.max(0, obs.requestBytes));
+  addBuffered(metrics.httpResponseBytes, labels, Math.max(0, obs.responseBytes));
+}
+
+/** Client requests start (delta > 0) or end (delta < 0) on `route` / `app`: the in-flight gauge, buffered. */
+export function trackInFlight(metrics: Pick<GatewayMetrics, 'httpRequestsInFlight'>, route: string, app: string, delta: number): void {
+  addBuffered(metrics.httpRequestsInFlight, { route, app }, delta);
 }
 
 export interface UpstreamRequestObservation {
