@@ -10,6 +10,7 @@ import { CUSTOM_ERROR, EXEC_UNICODE_URL_INFO, EXEC_URL_INFO, HSE_URL_MAPEX_INFO,
 import { fileRef, fileSource, type FileRef } from './file-reader';
 import { CallFailure, type RequestContext } from './request-context';
 import { parseSendResponseHeader, redirectHead, type ParsedHead } from './response-head';
+import type { SlotArena } from './slot-arena';
 import { mapUrlToPath, mapUrlToPathEx } from './server-variables';
 import { assemble, type OutputSegment } from './thread-messages';
 import { FRAME_HEADER_SIZE, encodeExecUrl } from './wire';
@@ -122,6 +123,7 @@ export class EcbCallbacks {
 
   constructor(
     private readonly shim: Shim,
+    private readonly arena: SlotArena | undefined,
     private readonly hooks: CallbackHooks,
   ) {
     this.installSsf();
@@ -185,8 +187,15 @@ export class EcbCallbacks {
     const n = readDword(bytes);
     if (n > 0 && !buf) return this.fail(err, WIN32_ERROR.INVALID_PARAMETER);
     // One copy out of extension memory: the buffer is the extension's again when we return (async too, as in IIS).
-    const data = n === 0 ? Buffer.alloc(0) : readBytes(this.shim, buf!, n, FRAME_HEADER_SIZE);
-    const failure = flags & HSE_IO.ASYNC ? ctx.writeAsync(data) : ctx.write(data);
+    const slot = n > 0 && ctx.framesWritesWhole ? this.arena?.take(n) : undefined;
+    if (slot) this.shim.copy(slot, buf!, n);
+    const data = slot ?? (n === 0 ? Buffer.alloc(0) : readBytes(this.shim, buf!, n, FRAME_HEADER_SIZE));
+    let failure: CallFailure | undefined;
+    try {
+      failure = flags & HSE_IO.ASYNC ? ctx.writeAsync(data) : ctx.write(data);
+    } finally {
+      if (slot) this.arena!.releaseUnframed(slot);
+    }
     if (failure) return this.fail(err, failure.error);
     writeDword(bytes, n);
     return 1;

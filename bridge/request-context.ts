@@ -22,6 +22,7 @@ import {
   type ResponseHeadFrame,
 } from './wire';
 import { RawHeadParser, defaultResponseHead, type ParsedHead, type RawHeadStep } from './response-head';
+import type { SlotArena } from './slot-arena';
 import { ServerVariables } from './server-variables';
 import { RequestAccountant, type AsyncOperation, type LiveAsyncMetrics } from '../metrics/accountant';
 import type { AsyncOpKind } from '../metrics/labels';
@@ -44,6 +45,10 @@ export interface ContextHost {
   complete(ctx: RequestContext, completion: Completion, cbIO: number, error: number): void;
   log(level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, string | number | boolean>): void;
   readonly outputWindow: number;
+  /** Where large WriteClient data is read to (ecb-callbacks.ts); its frames are built in place. */
+  readonly outputArena?: SlotArena;
+  /** Where request body bytes arrive; a slot goes back once its bytes are read. */
+  readonly inputArena?: SlotArena;
   /** Where live async-operation metrics go (the bridge's registry, via its main thread). */
   readonly liveMetrics?: LiveAsyncMetrics;
 }
@@ -147,6 +152,11 @@ export class RequestContext {
     return this.headState === 'sent';
   }
 
+  /** A write now becomes one RESPONSE_BODY frame of its own bytes (no raw head to look for, nothing refused). */
+  get framesWritesWhole(): boolean {
+    return this.headState !== 'none' && !this.headRejected;
+  }
+
   /** True when the client asked for a persistent connection (HSE_REQ_IS_KEEP_CONN). */
   get clientKeepAlive(): boolean {
     let connection = '';
@@ -180,6 +190,7 @@ export class RequestContext {
       if (this.bodyOffset === head.length) {
         this.body.shift();
         this.bodyOffset = 0;
+        this.host.inputArena?.releaseView(head);
       }
     }
     if (copied > 0) {
@@ -454,6 +465,12 @@ export class RequestContext {
    * the frame leaves without another copy, which a 64 KiB write would otherwise cost.
    */
   private bodyFrame(data: Buffer): Buffer[] {
+    const arena = this.host.outputArena;
+    if (arena && arena.slotOf(data) >= 0) {
+      const frame = arena.frame(data);
+      writeFrameHeader(frame, 0, FrameType.RESPONSE_BODY, 0, this.streamId, data.length);
+      return [frame];
+    }
     if (data.byteOffset !== FRAME_HEADER_SIZE || data.buffer.byteLength !== FRAME_HEADER_SIZE + data.length) {
       return [encodeFrameHeader(FrameType.RESPONSE_BODY, this.streamId, data.length), data];
     }
@@ -546,6 +563,8 @@ export class RequestContext {
   finish(hseStatus: number): void {
     if (this.finished) return;
     this.finished = true;
+    // Body the extension never read: its slots go back.
+    for (const chunk of this.body.splice(0)) this.host.inputArena?.releaseView(chunk);
     const parts: Buffer[] = [];
     if (this.headState === 'none' && this.rawParser) {
       // Output held back while it could still be a head: decide now.

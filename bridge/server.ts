@@ -330,10 +330,12 @@ class GatewayConnection {
     const thread = this.server.pool.threadFor(req.key);
     if (!thread) return; // Still queued for a thread: req.onThread flushes once one takes it.
     if (req.earlyBytes > 0) {
-      const chunk = assemble(req.early);
+      const parts = thread.input.fill(req.early, req.earlyBytes);
       req.early.length = 0;
       req.earlyBytes = 0;
-      thread.send({ t: 'body', key: req.key, chunk }, [chunk.buffer as ArrayBuffer]);
+      const transfer: ArrayBuffer[] = [];
+      for (const p of parts) if (p instanceof Uint8Array) transfer.push(p.buffer as ArrayBuffer);
+      thread.send({ t: 'body', key: req.key, parts }, transfer);
     }
     if (req.bodyEnded && !req.bodyEndSent) {
       req.bodyEndSent = true;
@@ -400,10 +402,11 @@ class GatewayConnection {
   }
 
   /** Frames from an extension thread for this connection's request, in the order it produced them. */
-  output(req: BridgeRequest, parts: Uint8Array[], end: boolean, op?: number): void {
+  output(req: BridgeRequest, parts: Uint8Array[], end: boolean, op: number | undefined, written: () => void): void {
     let n = 0;
     for (const p of parts) n += p.length;
     const credit = (): void => {
+      written();
       Atomics.sub(req.slots, RequestSlot.OUTPUT_PENDING, n);
       req.thread?.wake();
     };
@@ -550,9 +553,10 @@ export class BridgeServer {
   }
 
   /** Routes frames from the pool to the socket of the request they belong to. */
-  output(key: number, parts: Uint8Array[], end: boolean, op?: number): void {
+  output(key: number, parts: Uint8Array[], end: boolean, op: number | undefined, written: () => void): void {
     const entry = this.live.get(key);
-    if (entry) entry.conn.output(entry.req, parts, end, op);
+    if (entry) entry.conn.output(entry.req, parts, end, op, written);
+    else written();
   }
 
   segments(key: number, segments: OutputSegment[], op: number): void {

@@ -8,6 +8,7 @@
  */
 import type { FileRef } from './file-reader';
 import type { StatsBatch } from './live-metrics';
+import type { ArenaMemory, ArenaRef, SlotArena } from './slot-arena';
 import type { AppSettings } from './request-info';
 
 /** Int32 slots of the per-request SharedArrayBuffer both threads update. */
@@ -41,7 +42,14 @@ export interface WorkerInit {
   siteRoot: string;
   /** Response bytes a request may have in flight before a synchronous WriteClient blocks. */
   outputWindow: number;
+  /** Slots for large WriteClient frames, this thread to the main thread (slot-arena.ts). */
+  outputArena: ArenaMemory;
+  /** Slots for request body bytes, the main thread to this thread. */
+  inputArena: ArenaMemory;
 }
+
+/** A piece of body bytes between the threads: bytes of its own (transferred), or a slot in an arena. */
+export type BodyPart = Uint8Array | ArenaRef;
 
 export type MainToWorker =
   | {
@@ -58,7 +66,7 @@ export type MainToWorker =
       bodyComplete: boolean;
       shared: SharedArrayBuffer;
     }
-  | { t: 'body'; key: number; chunk: Uint8Array }
+  | { t: 'body'; key: number; parts: BodyPart[] }
   /** Operation `op` (an async write, TransmitFile, VectorSend) has left for the gateway, or failed (error != 0). */
   | { t: 'ioDone'; key: number; op: number; bytes: number; error: number }
   /** The gateway finished an HSE_REQ_EXEC_URL child request. */
@@ -72,7 +80,7 @@ export type WorkerToMain =
    * `end` marks the request finished (RESPONSE_END included); `op` asks for an
    * ioDone once they have been written.
    */
-  | { t: 'out'; key: number; bytes: Uint8Array[]; end: boolean; op?: number }
+  | { t: 'out'; key: number; bytes: BodyPart[]; end: boolean; op?: number }
   /** TransmitFile / VectorSend: send these in order, file ranges read by the main thread, then ioDone. */
   | { t: 'segments'; key: number; segments: OutputSegment[]; op: number }
   /** HSE_REQ_REPORT_UNHEALTHY from an extension. */
@@ -108,14 +116,19 @@ function ownsArrayBuffer(b: Uint8Array): boolean {
 }
 
 /**
- * Frames ready to transfer to the main thread, in order: large frames that own their
- * ArrayBuffer go as they are, every run of other frames is copied into one buffer.
+ * Frames ready to hand to the main thread, in order: frames in the arena go as
+ * references, large frames that own their ArrayBuffer go as they are (to be
+ * transferred), every run of other frames is copied into one buffer.
  */
-export function packFrames(parts: readonly Uint8Array[]): Uint8Array[] {
-  const packed: Uint8Array[] = [];
+export function packFrames(parts: readonly Uint8Array[], arena?: SlotArena): BodyPart[] {
+  const packed: BodyPart[] = [];
   let run: Uint8Array[] = [];
   for (const part of parts) {
-    if (part.length >= COALESCE_BELOW && ownsArrayBuffer(part)) {
+    if (arena && arena.slotOf(part) >= 0) {
+      if (run.length > 0) packed.push(assemble(run));
+      run = [];
+      packed.push(arena.ref(part));
+    } else if (part.length >= COALESCE_BELOW && ownsArrayBuffer(part)) {
       if (run.length > 0) packed.push(assemble(run));
       run = [];
       packed.push(part);

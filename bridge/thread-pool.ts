@@ -17,7 +17,8 @@ import { Worker } from 'node:worker_threads';
 import path from 'node:path';
 import type { AppSettings } from './request-info';
 import type { StatsBatch } from './live-metrics';
-import { RequestSlot, type MainToWorker, type OutputSegment, type WorkerInit, type WorkerToMain, type LogLevel } from './thread-messages';
+import { SlotArena, createArenaMemory } from './slot-arena';
+import { RequestSlot, type MainToWorker, type BodyPart, type OutputSegment, type WorkerInit, type WorkerToMain, type LogLevel } from './thread-messages';
 
 export interface ThreadPoolOptions {
   threads: number;
@@ -46,7 +47,8 @@ export interface Dispatchable {
 }
 
 export interface PoolEvents {
-  out(key: number, parts: Uint8Array[], end: boolean, op?: number): void;
+  /** `written` must be called once the socket has taken the bytes (it frees their arena slots). */
+  out(key: number, parts: Uint8Array[], end: boolean, op: number | undefined, written: () => void): void;
   segments(key: number, segments: OutputSegment[], op: number): void;
   unhealthy(key: number, reason: string): void;
   stats(batch: StatsBatch): void;
@@ -54,6 +56,10 @@ export interface PoolEvents {
   /** A thread died (an extension threw from native code or the worker crashed). */
   threadExit(slot: number, code: number, keys: number[]): void;
 }
+
+const noop = (): void => undefined;
+/** Body bytes in flight to a thread are bounded by the input window (1 MiB by default): 2 MiB of slots. */
+const INPUT_SLOTS = 32;
 
 export class ExtensionThreadHandle {
   busyWith: Dispatchable | undefined;
@@ -67,8 +73,23 @@ export class ExtensionThreadHandle {
     readonly slot: number,
     readonly worker: Worker,
     signal: SharedArrayBuffer,
+    /** WriteClient frames from this thread. */
+    readonly output: SlotArena,
+    /** Request body bytes to this thread. */
+    readonly input: SlotArena,
   ) {
     this.signal = new Int32Array(signal);
+  }
+
+  /** An 'out' message's parts as bytes, and what frees their arena slots once written. */
+  resolve(parts: readonly BodyPart[]): { bytes: Uint8Array[]; written: () => void } {
+    const slots: number[] = [];
+    const bytes = parts.map((p) => {
+      if (p instanceof Uint8Array) return p;
+      slots.push(p.slot);
+      return this.output.view(p);
+    });
+    return { bytes, written: slots.length === 0 ? noop : () => slots.forEach((s) => this.output.release(s)) };
   }
 
   send(msg: MainToWorker, transfer: ArrayBuffer[] = []): void {
@@ -123,6 +144,8 @@ export class ThreadPool {
 
   private spawn(slot: number): Promise<void> {
     const signal = new SharedArrayBuffer(4);
+    const outputArena = createArenaMemory();
+    const inputArena = createArenaMemory(INPUT_SLOTS);
     const init: WorkerInit = {
       slot,
       apps: this.options.apps,
@@ -131,18 +154,22 @@ export class ThreadPool {
       serverSoftware: this.options.serverSoftware,
       siteRoot: this.options.siteRoot,
       outputWindow: this.options.outputWindow,
+      outputArena,
+      inputArena,
     };
     const worker = new Worker(path.join(__dirname, 'worker.js'), { workerData: init, stdout: false, stderr: false });
-    const handle = new ExtensionThreadHandle(slot, worker, signal);
+    const handle = new ExtensionThreadHandle(slot, worker, signal, new SlotArena(outputArena), new SlotArena(inputArena));
     this.threads.push(handle);
     return new Promise((resolve, reject) => {
       let ready = false;
       worker.on('message', (msg: WorkerToMain) => {
         switch (msg.t) {
-          case 'out':
-            this.events.out(msg.key, msg.bytes, msg.end, msg.op);
+          case 'out': {
+            const { bytes, written } = handle.resolve(msg.bytes);
+            this.events.out(msg.key, bytes, msg.end, msg.op, written);
             if (msg.end) this.finished(handle, msg.key);
             return;
+          }
           case 'segments':
             this.events.segments(msg.key, msg.segments, msg.op);
             return;

@@ -21,8 +21,9 @@ import { bindHttpExtensionProc, type HttpExtensionProc } from './extension';
 import { RequestContext, type Completion, type ContextHost } from './request-context';
 import type { AppSettings } from './request-info';
 import { StatsRelay } from './live-metrics';
+import { SlotArena } from './slot-arena';
 import { ServerVariables } from './server-variables';
-import { RequestSlot, STARTED, packFrames, type MainToWorker, type OutputSegment, type WorkerInit, type WorkerToMain } from './thread-messages';
+import { RequestSlot, STARTED, packFrames, type BodyPart, type MainToWorker, type OutputSegment, type WorkerInit, type WorkerToMain } from './thread-messages';
 import { decodeRequest } from './wire';
 
 /** Bits 40..47 of a ConnID name the owning thread (see isapi_shim.c). */
@@ -32,6 +33,8 @@ type RunMessage = Extract<MainToWorker, { t: 'run' }>;
 
 class ExtensionThread implements ContextHost {
   readonly outputWindow: number;
+  readonly outputArena: SlotArena;
+  readonly inputArena: SlotArena;
   private readonly port = parentPort!;
   readonly liveMetrics = new StatsRelay((batch) => this.send({ t: 'stats', batch }));
   private readonly signal: Int32Array;
@@ -55,6 +58,8 @@ class ExtensionThread implements ContextHost {
   constructor(private readonly init: WorkerInit) {
     this.signal = new Int32Array(init.signal);
     this.outputWindow = init.outputWindow;
+    this.outputArena = new SlotArena(init.outputArena);
+    this.inputArena = new SlotArena(init.inputArena);
     const lib = koffi.load(init.shimPath);
     const entry = lib.func('void *shim_entry(int which)') as (which: number) => bigint;
     const strnlen = lib.func('size_t shim_strnlen(void *s, size_t max)') as (p: bigint, max: number) => number | bigint;
@@ -70,7 +75,7 @@ class ExtensionThread implements ContextHost {
       wcsnlen: (p, max) => Number(wcsnlen(p, max)),
       copy,
     };
-    this.callbacks = new EcbCallbacks(this.shim, {
+    this.callbacks = new EcbCallbacks(this.shim, this.outputArena, {
       lookup: (conn) => this.byConn.get(conn),
       done: (ctx, status) => this.onDone(ctx, status),
       unhealthy: (ctx, reason) => {
@@ -95,12 +100,12 @@ class ExtensionThread implements ContextHost {
   }
 
   post(ctx: RequestContext, parts: Buffer[], end: boolean, op?: number): void {
-    const bytes = packFrames(parts);
+    const bytes = packFrames(parts, this.outputArena);
     let size = 0;
     const transfer: ArrayBuffer[] = [];
     for (const b of bytes) {
       size += b.length;
-      transfer.push(b.buffer as ArrayBuffer);
+      if (b instanceof Uint8Array) transfer.push(b.buffer as ArrayBuffer);
     }
     Atomics.add(ctx.shared, RequestSlot.OUTPUT_PENDING, size);
     const msg: WorkerToMain = op === undefined ? { t: 'out', key: ctx.key, bytes, end } : { t: 'out', key: ctx.key, bytes, end, op };
@@ -196,9 +201,11 @@ class ExtensionThread implements ContextHost {
         if (!ctx) {
           // Its run message is still waiting for this thread: keep the body for it.
           if (this.deferred.some((d) => d.key === msg.key)) this.beforeRun.set(msg.key, [...(this.beforeRun.get(msg.key) ?? []), msg]);
+          // Otherwise the request is over: nobody will read these bytes.
+          else if (msg.t === 'body') this.releaseSlots(msg.parts);
           return;
         }
-        if (msg.t === 'body') ctx.pushBody(msg.chunk);
+        if (msg.t === 'body') for (const part of msg.parts) ctx.pushBody(part instanceof Uint8Array ? part : this.inputArena.view(part));
         else ctx.endBody();
         return;
       }
@@ -224,6 +231,11 @@ class ExtensionThread implements ContextHost {
     if (this.deferred.length > 0 && this.free) setImmediate(() => this.runDeferred());
   }
 
+  /** Body parts that will never be read: their input slots go back to the main thread. */
+  private releaseSlots(parts: readonly BodyPart[]): void {
+    for (const part of parts) if (!(part instanceof Uint8Array)) this.inputArena.release(part.slot);
+  }
+
   private get free(): boolean {
     return this.nested === 0 && !this.procElsewhere;
   }
@@ -232,6 +244,7 @@ class ExtensionThread implements ContextHost {
     const shared = new Int32Array(msg.shared);
     // Handed to this thread in advance and taken back for another, or cancelled: not ours to run.
     if (Atomics.compareExchange(shared, RequestSlot.START, this.init.slot, STARTED) !== this.init.slot) {
+      for (const early of this.beforeRun.get(msg.key) ?? []) if (early.t === 'body') this.releaseSlots(early.parts);
       this.beforeRun.delete(msg.key);
       return;
     }
