@@ -80,12 +80,32 @@ export interface TransportTlsClient {
 }
 
 /** With `tls` (tcp:// only) the socket is a TLSSocket: wait for 'secureConnect' rather than 'connect'. */
-export function connectTransport(a: TransportAddress, tlsOptions?: TransportTlsClient): net.Socket {
+/**
+ * Reads into buffers of the caller's instead of a new one per read (net.Socket's
+ * `onread`): `next` gives the buffer for each read, `data` gets what was read. Not
+ * available with TLS, whose socket reads for itself.
+ */
+export interface TransportReader {
+  next(): Uint8Array;
+  data(bytesRead: number, buffer: Uint8Array): void;
+}
+
+export function connectTransport(a: TransportAddress, tlsOptions?: TransportTlsClient, reader?: TransportReader): net.Socket {
   if (tlsOptions && a.kind !== 'tcp') throw new Error(`TLS needs a tcp:// address, not ${formatTransportAddress(a)}`);
+  const onread =
+    reader && !tlsOptions
+      ? {
+          buffer: () => reader.next(),
+          callback: (n: number, buf: Uint8Array): boolean => {
+            reader.data(n, buf);
+            return true; // Back-pressure stays socket.pause(), as with 'data' events.
+          },
+        }
+      : undefined;
   switch (a.kind) {
     case 'unix':
     case 'pipe':
-      return net.connect({ path: a.path });
+      return net.connect({ path: a.path, ...(onread ? { onread } : {}) });
     case 'tcp': {
       const socket = tlsOptions
         ? tls.connect({
@@ -99,7 +119,7 @@ export function connectTransport(a: TransportAddress, tlsOptions?: TransportTlsC
             rejectUnauthorized: true,
             minVersion: 'TLSv1.2',
           })
-        : net.connect({ host: a.host, port: a.port });
+        : net.connect({ host: a.host, port: a.port, ...(onread ? { onread } : {}) });
       socket.setNoDelay(true);
       return socket;
     }

@@ -121,6 +121,11 @@ export interface FrameDecoderOptions {
   maxPayload?: number;
   /** Deliver every frame whole, body frames included (the payload of a frame that straddles reads is then copied once). */
   wholeBodies?: boolean;
+  /**
+   * Copy the bytes kept for the next chunk (a partial header or frame) instead of keeping
+   * a view: for a reader whose chunk buffers are reused (gateway/read-buffers.ts).
+   */
+  copyRetained?: boolean;
 }
 
 /**
@@ -143,6 +148,7 @@ export class FrameDecoder {
   private pendingBytes = 0;
   private readonly maxPayload: number;
   private readonly pieces: boolean;
+  private readonly copyRetained: boolean;
   /** The body frame being passed on in pieces: payload bytes still to come (0: none), and its header fields. */
   private bodyLeft = 0;
   private bodyDelivered = 0;
@@ -153,6 +159,7 @@ export class FrameDecoder {
   constructor(options: FrameDecoderOptions = {}) {
     this.maxPayload = options.maxPayload ?? DEFAULT_MAX_PAYLOAD;
     this.pieces = !options.wholeBodies;
+    this.copyRetained = options.copyRetained ?? false;
   }
 
   /** Decodes as many frames (and body pieces) as the data completes. Throws WireProtocolError on a malformed frame. */
@@ -209,7 +216,7 @@ export class FrameDecoder {
       offset = start + length;
     }
     if (offset < data.length) {
-      const rest = data.subarray(offset);
+      const rest = this.copyRetained ? Buffer.from(data.subarray(offset)) : data.subarray(offset);
       this.pending.push(rest);
       this.pendingBytes = rest.length;
     }

@@ -21,6 +21,7 @@ import {
   type Frame,
 } from '../bridge/wire';
 import { GatewayHandshake } from '../bridge/handshake';
+import { BUSY_READ_BYTES, IDLE_READ_BYTES, readBuffers } from './read-buffers';
 import type { Logger } from '../bridge/log';
 
 export class BridgeUnavailableError extends Error {
@@ -41,7 +42,7 @@ export interface ConnectionUser {
 }
 
 export class BridgeConnection {
-  private readonly decoder = new FrameDecoder();
+  private readonly decoder = new FrameDecoder({ copyRetained: true });
   user: ConnectionUser | undefined;
   closed = false;
 
@@ -55,7 +56,8 @@ export class BridgeConnection {
       try {
         this.decoder.push(chunk, (frame) => {
           if (frame.type === FrameType.UNHEALTHY) client.unhealthy(decodeUnhealthy(frame.payload));
-          else if (this.user) this.user.onFrame(frame);
+          // The read buffer is reused (read-buffers.ts): only body pieces travel as views, with retain().
+          else if (this.user) this.user.onFrame(frame.type === FrameType.RESPONSE_BODY ? frame : { ...frame, payload: Buffer.from(frame.payload) });
           else throw new WireProtocolError('ERR_WIRE_UNEXPECTED', `frame 0x${frame.type.toString(16)} on an idle connection`);
         });
       } catch (err) {
@@ -81,6 +83,11 @@ export class BridgeConnection {
 
   write(buf: Buffer): boolean {
     return this.closed ? false : this.socket.write(buf);
+  }
+
+  /** Whether a request is using the connection (it then reads in larger buffers). */
+  get busy(): boolean {
+    return this.user !== undefined;
   }
 
   /** Back to the idle list (or closed, if it cannot be reused). */
@@ -250,8 +257,16 @@ export class BridgeClient {
   private connect(pooled = true): Promise<BridgeConnection> {
     return new Promise((resolve, reject) => {
       const tls = this.opts.tls;
-      const socket = connectTransport(this.address, tls);
-      const decoder = new FrameDecoder();
+      let conn: BridgeConnection | undefined;
+      const pool = readBuffers;
+      const socket: net.Socket = connectTransport(this.address, tls, {
+        next: () => pool.take(conn?.busy ? BUSY_READ_BYTES : IDLE_READ_BYTES),
+        data: (n, buf) => {
+          socket.emit('data', Buffer.from(buf.buffer, buf.byteOffset, n));
+          pool.release(buf);
+        },
+      });
+      const decoder = new FrameDecoder({ copyRetained: true });
       const handshake = new GatewayHandshake(this.opts.secret);
       const timer = setTimeout(() => fail('timed out connecting'), this.opts.connectTimeoutMs ?? 5000);
       let failed = false;
@@ -305,7 +320,8 @@ export class BridgeClient {
             socket.removeAllListeners('close');
             socket.setNoDelay?.(true);
             // The bridge sends nothing after its final HELLO until asked, so no bytes are left behind here.
-            resolve(new BridgeConnection(socket, this, pooled));
+            conn = new BridgeConnection(socket, this, pooled);
+            resolve(conn);
           });
         } catch (err) {
           fail((err as Error).message);

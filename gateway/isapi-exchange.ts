@@ -35,6 +35,7 @@ import type { BridgeConnection, ConnectionUser } from './bridge-client';
 import type { ConnectionSource } from './bridge-pool';
 import { ChunkedDecoder } from './chunked';
 import { openBridgeFile, streamFileRange } from './file-range';
+import { readBuffers } from './read-buffers';
 
 /** What the exchange reports when it is over (access log and metrics). */
 export interface ExchangeResult {
@@ -240,7 +241,8 @@ export class IsapiExchange implements ConnectionUser {
    * RESPONSE_BODY bytes, as the decoder passes them on: a frame that straddles
    * socket reads arrives in pieces (bridge/wire.ts FrameDecoder), each a view of
    * its socket chunk, written to the client without a copy (Node corks the
-   * client socket for the tick, so the pieces of one read leave together).
+   * client socket for the tick, so the pieces of one read leave together). The
+   * chunk's buffer is reused once the write completes (gateway/read-buffers.ts).
    */
   private onBody(payload: Buffer): void {
     if (this.clientGone || !this.headSent) return;
@@ -250,7 +252,7 @@ export class IsapiExchange implements ConnectionUser {
       if (data.length === 0) return;
     }
     this.bytesOut += data.length;
-    if (!this.res.write(data) && this.conn) {
+    if (!this.res.write(data, readBuffers.retain(data)) && this.conn) {
       const conn = this.conn;
       conn.socket.pause();
       this.res.once('drain', () => conn.socket.resume());

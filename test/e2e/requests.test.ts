@@ -252,6 +252,36 @@ describe('response streaming and backpressure', () => {
     expect(body.length).toBe(50);
   });
 
+  test('every byte of a long stream arrives intact through a lagging client', async () => {
+    // Writes that straddle frames and reads, a client that pauses: client writes queue in
+    // the gateway while the bridge connection keeps reading into recycled buffers.
+    const total = 24 * 1024 * 1024 + 123;
+    let at = 0;
+    let bad = -1;
+    await new Promise<void>((resolve, reject) => {
+      http
+        .get(`${gw.url}/scripts/stream.dll?bytes=${total}&chunk=50001`, { agent: false }, (res) => {
+          res.pause();
+          const slow = setInterval(() => {
+            for (let c: Buffer | null, i = 0; i < 3 && (c = res.read() as Buffer | null); i++) check(c);
+          }, 5);
+          setTimeout(() => {
+            clearInterval(slow);
+            res.on('data', check);
+            res.on('end', () => resolve());
+            res.resume();
+          }, 800);
+        })
+        .on('error', reject);
+    });
+    function check(c: Buffer): void {
+      for (let i = 0; i < c.length && bad < 0; i++) if (c[i] !== 97 + ((at + i) % 26)) bad = at + i;
+      at += c.length;
+    }
+    expect(bad).toBe(-1);
+    expect(at).toBe(total);
+  }, 60000);
+
   test('a slow reader blocks the extension instead of growing the bridge', async () => {
     const [bridgePid] = gw.bridgePids();
     const before = rssBytes(bridgePid!);
