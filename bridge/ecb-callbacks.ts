@@ -49,7 +49,7 @@ function readString(shim: Shim, ptr: bigint, length: number): string {
 /**
  * `n` bytes of extension memory in a buffer of our own, `headroom` bytes into its
  * ArrayBuffer: WriteClient data is read with room for its RESPONSE_BODY frame header,
- * so the frame is completed in place (RequestContext.bodyParts) instead of copied again.
+ * so the frame is completed in place (RequestContext.bodyFrame) instead of copied again.
  */
 export function readBytes(shim: Shim, ptr: bigint, n: number, headroom = 0): Buffer {
   const out = Buffer.allocUnsafeSlow(headroom + n).subarray(headroom);

@@ -21,7 +21,7 @@
  *   the request has ended).
  * When every slot is in use the bytes take a fresh buffer as before: nothing waits for a slot.
  */
-import type { BodyPart } from './thread-messages';
+import { assemble, type BodyPart } from './thread-messages';
 import { FRAME_HEADER_SIZE } from './wire';
 
 /** Largest WriteClient that goes through a slot: the common 64 KiB write. */
@@ -65,7 +65,7 @@ export class SlotArena {
     this.slots = this.states.length;
   }
 
-  // Extension thread -------------------------------------------------------
+  // The thread that sends -------------------------------------------------
 
   /**
    * A slot's payload area for `n` bytes (with frame-header room before it), or undefined.
@@ -151,15 +151,7 @@ export class SlotArena {
       parts.push(this.ref(slot));
       left -= slot.length;
     }
-    if (left > 0) {
-      const rest = Buffer.allocUnsafeSlow(left);
-      let at = 0;
-      for (; chunk < chunks.length; chunk++, offset = 0) {
-        rest.set(chunks[chunk]!.subarray(offset), at);
-        at += chunks[chunk]!.length - offset;
-      }
-      parts.push(rest);
-    }
+    if (left > 0) parts.push(assemble([chunks[chunk]!.subarray(offset), ...chunks.slice(chunk + 1)]));
     return parts;
   }
 }

@@ -79,7 +79,6 @@ export interface TransportTlsClient {
   servername?: string;
 }
 
-/** With `tls` (tcp:// only) the socket is a TLSSocket: wait for 'secureConnect' rather than 'connect'. */
 /**
  * Reads into buffers of the caller's instead of a new one per read (net.Socket's
  * `onread`): `next` gives the buffer for each read, `data` gets what was read. Not
@@ -90,6 +89,7 @@ export interface TransportReader {
   data(bytesRead: number, buffer: Uint8Array): void;
 }
 
+/** With `tls` (tcp:// only) the socket is a TLSSocket: wait for 'secureConnect' rather than 'connect'. */
 export function connectTransport(a: TransportAddress, tlsOptions?: TransportTlsClient, reader?: TransportReader): net.Socket {
   if (tlsOptions && a.kind !== 'tcp') throw new Error(`TLS needs a tcp:// address, not ${formatTransportAddress(a)}`);
   const onread =

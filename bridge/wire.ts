@@ -606,7 +606,6 @@ export function decodeExecUrlDone(payload: Buffer): ExecUrlStatus {
   return done;
 }
 
-
 // ---------------------------------------------------------------------------
 // UNHEALTHY, SHUTDOWN, STATUS_REQUEST, STATUS
 

@@ -258,12 +258,11 @@ export class BridgeClient {
     return new Promise((resolve, reject) => {
       const tls = this.opts.tls;
       let conn: BridgeConnection | undefined;
-      const pool = readBuffers;
       const socket: net.Socket = connectTransport(this.address, tls, {
-        next: () => pool.take(conn?.busy ? BUSY_READ_BYTES : IDLE_READ_BYTES),
+        next: () => readBuffers.take(conn?.busy ? BUSY_READ_BYTES : IDLE_READ_BYTES),
         data: (n, buf) => {
           socket.emit('data', Buffer.from(buf.buffer, buf.byteOffset, n));
-          pool.release(buf);
+          readBuffers.release(buf);
         },
       });
       const decoder = new FrameDecoder({ copyRetained: true });

@@ -45,28 +45,27 @@ export interface AccountingLabels {
 export function recordAccounting(metrics: AccountingMetrics, labels: AccountingLabels, acc: RequestAccounting): void {
   validateAccounting(acc);
   const { app } = labels;
-  const add = addBuffered;
 
-  add(metrics.writeClientCalls, { app, mode: 'sync' }, acc.syncWrites);
-  add(metrics.writeClientCalls, { app, mode: 'async' }, acc.asyncWrites);
-  add(metrics.writeClientBytes, { app, mode: 'sync' }, acc.syncWriteBytes);
-  add(metrics.writeClientBytes, { app, mode: 'async' }, acc.asyncWriteBytes);
-  add(metrics.readClientCalls, { app, mode: 'sync' }, acc.syncReads);
-  add(metrics.readClientCalls, { app, mode: 'async' }, acc.asyncReads);
-  add(metrics.readClientBytes, { app, mode: 'sync' }, acc.syncReadBytes);
-  add(metrics.readClientBytes, { app, mode: 'async' }, acc.asyncReadBytes);
-  add(metrics.transmitFileBytes, { app }, acc.transmitFileBytes);
-  add(metrics.vectorSendBytes, { app }, acc.vectorSendBytes);
-  add(metrics.asyncSecondOutstandingRejected, { app }, acc.rejectedSecondOutstanding);
-  for (const kind of ASYNC_OP_KINDS) add(metrics.asyncOperations, { app, kind }, acc.ops[kind].count);
+  addBuffered(metrics.writeClientCalls, { app, mode: 'sync' }, acc.syncWrites);
+  addBuffered(metrics.writeClientCalls, { app, mode: 'async' }, acc.asyncWrites);
+  addBuffered(metrics.writeClientBytes, { app, mode: 'sync' }, acc.syncWriteBytes);
+  addBuffered(metrics.writeClientBytes, { app, mode: 'async' }, acc.asyncWriteBytes);
+  addBuffered(metrics.readClientCalls, { app, mode: 'sync' }, acc.syncReads);
+  addBuffered(metrics.readClientCalls, { app, mode: 'async' }, acc.asyncReads);
+  addBuffered(metrics.readClientBytes, { app, mode: 'sync' }, acc.syncReadBytes);
+  addBuffered(metrics.readClientBytes, { app, mode: 'async' }, acc.asyncReadBytes);
+  addBuffered(metrics.transmitFileBytes, { app }, acc.transmitFileBytes);
+  addBuffered(metrics.vectorSendBytes, { app }, acc.vectorSendBytes);
+  addBuffered(metrics.asyncSecondOutstandingRejected, { app }, acc.rejectedSecondOutstanding);
+  for (const kind of ASYNC_OP_KINDS) addBuffered(metrics.asyncOperations, { app, kind }, acc.ops[kind].count);
 
   for (const [code, count] of Object.entries(acc.completionErrors)) {
-    if (count > 0) add(metrics.asyncCompletionErrors, { app, code: errorCodeLabel(Number(code)) }, count);
+    if (count > 0) addBuffered(metrics.asyncCompletionErrors, { app, code: errorCodeLabel(Number(code)) }, count);
   }
   for (const [name, counts] of Object.entries(acc.ssfCalls)) {
     const request = ssfRequestLabel(name);
     for (const result of SSF_RESULTS) {
-      if (counts[result] > 0) add(metrics.ssfCalls, { app, request, result }, counts[result]);
+      if (counts[result] > 0) addBuffered(metrics.ssfCalls, { app, request, result }, counts[result]);
     }
   }
 }
