@@ -5,13 +5,17 @@
  * per app. A thread is busy from dispatch until HttpExtensionProc returns
  * (a PENDING request no longer holds a thread).
  *
- * When every thread is busy, a request whose whole body is already at hand may be
- * handed to a busy thread in advance (`prefetch` per thread), so a thread that
- * finishes goes straight on to its next request without a round trip through this
- * thread: on a loaded bridge that halves the wake-ups per request. Which thread runs
- * it is still decided first-come: a thread that falls idle takes such a request back
- * from the thread it waits on (RequestSlot.START), so nothing waits behind a slow
- * extension call while a thread is free, as with IIS's shared completion port.
+ * When every thread is busy, requests whose whole body is already at hand may be
+ * handed to a busy thread in advance, so a thread that finishes goes straight on to
+ * its next request without a round trip through this thread, and a batch of them
+ * costs one wake-up. A thread holds in advance about PREFETCH_HORIZON_MS of work at
+ * its recent pace: many fast requests, a single slow one, so the order across apps
+ * stays close to the queues' order. Which thread runs a request is still decided
+ * first-come, as with IIS's shared completion port: a thread that falls idle takes a
+ * request back from the thread it waits on (RequestSlot.START), and a thread that
+ * has been inside one call for STUCK_AFTER_MS gives up the requests waiting on it to
+ * the next thread that finishes one, so nothing waits behind a slow extension call
+ * while other threads keep serving.
  */
 import { Worker } from 'node:worker_threads';
 import path from 'node:path';
@@ -27,8 +31,8 @@ export interface ThreadPoolOptions {
   serverSoftware: string;
   siteRoot: string;
   outputWindow: number;
-  /** Requests a busy thread may hold in advance (0: hand requests to idle threads only). */
-  prefetch?: number;
+  /** Most requests a busy thread may hold in advance (0: hand requests to idle threads only). */
+  maxPrefetch?: number;
 }
 
 /** A request waiting for, or running on, an extension thread. */
@@ -58,6 +62,14 @@ export interface PoolEvents {
 }
 
 const noop = (): void => undefined;
+/** A busy thread holds in advance about this much work, judged by its recent pace. */
+const PREFETCH_HORIZON_MS = 1;
+/** ... and never more requests than this. */
+export const DEFAULT_MAX_PREFETCH = 32;
+/** A thread inside one request for this long gives the requests waiting on it to threads that finish theirs. */
+const STUCK_AFTER_MS = 2;
+/** Weight of the newest request in a thread's pace. */
+const PACE_WEIGHT = 0.25;
 /** Body bytes in flight to a thread are bounded by the input window (1 MiB by default): 2 MiB of slots. */
 const INPUT_SLOTS = 32;
 
@@ -67,6 +79,12 @@ export class ExtensionThreadHandle {
   readonly waiting: Dispatchable[] = [];
   /** Requests this thread owns (running or PENDING), so a crash can fail exactly those. */
   readonly owned = new Set<number>();
+  /** Requests per app this thread is busy with or holds in advance (maxConcurrency counts threads). */
+  readonly holds = new Map<string, number>();
+  /** When this thread became busy with its current request, as this thread saw it (performance.now()). */
+  busySince = 0;
+  /** Milliseconds per request recently (undefined until one has finished). */
+  pace: number | undefined;
   readonly signal: Int32Array;
 
   constructor(
@@ -97,6 +115,19 @@ export class ExtensionThreadHandle {
     this.wake();
   }
 
+  /** How many more requests this busy thread may hold in advance. */
+  room(maxPrefetch: number): number {
+    if (!this.busyWith || maxPrefetch === 0) return 0;
+    const depth = this.pace === undefined ? 1 : Math.floor(PREFETCH_HORIZON_MS / Math.max(this.pace, 0.001));
+    return Math.min(maxPrefetch, Math.max(1, depth)) - this.waiting.length;
+  }
+
+  /** The current request ended or returned at `now`: fold its time into the pace. */
+  finishedOne(now: number): void {
+    const took = now - this.busySince;
+    this.pace = this.pace === undefined ? took : this.pace + PACE_WEIGHT * (took - this.pace);
+  }
+
   /** Wakes the thread if it is blocked in a synchronous WriteClient/ReadClient. */
   wake(): void {
     Atomics.add(this.signal, 0, 1);
@@ -108,23 +139,27 @@ export class ThreadPool {
   private readonly threads: ExtensionThreadHandle[] = [];
   private readonly idle: ExtensionThreadHandle[] = [];
   private readonly queues = new Map<string, Dispatchable[]>();
-  private readonly running = new Map<string, number>();
+  /** Threads each app is busy on or holds requests on in advance. */
+  private readonly occupied = new Map<string, number>();
+  /** Requests of each app held in advance by busy threads: still waiting, as far as maxQueue goes. */
+  private readonly heldInAdvance = new Map<string, number>();
   private readonly limits = new Map<string, number>();
   private readonly pendingKeys = new Map<number, ExtensionThreadHandle>();
   private rr = 0;
   private stopped = false;
   private readonly appNames: string[];
-  private readonly prefetch: number;
+  private readonly maxPrefetch: number;
 
   constructor(
     private readonly options: ThreadPoolOptions,
     private readonly events: PoolEvents,
   ) {
     this.appNames = options.apps.map((a) => a.name);
-    this.prefetch = Math.max(0, options.prefetch ?? 1);
+    this.maxPrefetch = Math.max(0, options.maxPrefetch ?? DEFAULT_MAX_PREFETCH);
     for (const app of options.apps) {
       this.queues.set(app.name, []);
-      this.running.set(app.name, 0);
+      this.occupied.set(app.name, 0);
+      this.heldInAdvance.set(app.name, 0);
       this.limits.set(app.name, Math.max(1, app.maxConcurrency));
     }
   }
@@ -213,6 +248,12 @@ export class ThreadPool {
     if (i >= 0) this.threads.splice(i, 1);
     const j = this.idle.indexOf(handle);
     if (j >= 0) this.idle.splice(j, 1);
+    // Its requests fail with it (threadExit); the apps no longer occupy it.
+    for (const req of handle.waiting) this.heldInAdvance.set(req.appName, this.heldInAdvance.get(req.appName)! - 1);
+    for (const app of handle.holds.keys()) this.occupied.set(app, this.occupied.get(app)! - 1);
+    handle.holds.clear();
+    handle.waiting.length = 0;
+    handle.busyWith = undefined;
   }
 
   submit(req: Dispatchable): void {
@@ -235,12 +276,12 @@ export class ThreadPool {
     // Handed in advance: it is ours again only if its thread has not claimed it yet.
     if (Atomics.compareExchange(req.slots, RequestSlot.START, thread.slot, 0) !== thread.slot) return false;
     this.unassign(thread, req);
-    this.running.set(req.appName, this.running.get(req.appName)! - 1);
     return true;
   }
 
+  /** Requests of the app not started yet: in its queue, or held in advance by a busy thread. */
   queued(appName: string): number {
-    return this.queues.get(appName)?.length ?? 0;
+    return (this.queues.get(appName)?.length ?? 0) + (this.heldInAdvance.get(appName) ?? 0);
   }
 
   threadFor(key: number): ExtensionThreadHandle | undefined {
@@ -248,24 +289,50 @@ export class ThreadPool {
   }
 
   private schedule(): void {
-    for (;;) {
-      const idle = this.idle.length > 0;
-      const thread = idle ? this.idle[this.idle.length - 1]! : this.threadWithRoom();
-      if (!thread) return;
-      const picked = this.pick(!idle);
-      if (!picked) return;
-      if (idle) this.idle.pop();
-      this.assign(thread, picked, !idle);
-    }
+    while (this.toIdleThread() || this.inAdvance());
   }
 
-  /** The next request by round robin over the apps under their concurrency limit. */
-  private pick(inAdvance: boolean): Dispatchable | undefined {
+  /** Starts one queued request on an idle thread, if any idle thread may take one. */
+  private toIdleThread(): boolean {
+    for (let i = this.idle.length - 1; i >= 0; i--) {
+      const thread = this.idle[i]!;
+      const req = this.pick(thread, false);
+      if (!req) continue;
+      this.idle.splice(i, 1);
+      this.assign(thread, req, false);
+      return true;
+    }
+    return false;
+  }
+
+  /** Hands one queued request to the busy thread with the fewest waiting that has room and may take it. */
+  private inAdvance(): boolean {
+    const candidates = this.threads.filter((t) => t.room(this.maxPrefetch) > 0).sort((a, b) => a.waiting.length - b.waiting.length);
+    for (const thread of candidates) {
+      const req = this.pick(thread, true);
+      if (!req) continue;
+      this.assign(thread, req, true);
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * maxConcurrency counts threads: a thread that already holds one of the app's
+   * requests may take more (they run one after another there); another thread only
+   * while the app occupies fewer threads than its limit.
+   */
+  private mayTake(thread: ExtensionThreadHandle, appName: string): boolean {
+    return thread.holds.has(appName) || this.occupied.get(appName)! < this.limits.get(appName)!;
+  }
+
+  /** The next request for `thread` by round robin over the apps it may take. */
+  private pick(thread: ExtensionThreadHandle, inAdvance: boolean): Dispatchable | undefined {
     const apps = this.appNames;
     for (let n = 0; n < apps.length; n++) {
       const app = apps[(this.rr + n) % apps.length]!;
       const queue = this.queues.get(app)!;
-      if (queue.length === 0 || this.running.get(app)! >= this.limits.get(app)!) continue;
+      if (queue.length === 0 || !this.mayTake(thread, app)) continue;
       // In advance only what needs nothing more than its run message (FIFO per app is kept).
       if (inAdvance && !queue[0]!.selfContained) continue;
       this.rr = (this.rr + n + 1) % apps.length;
@@ -274,18 +341,24 @@ export class ThreadPool {
     return undefined;
   }
 
-  /** The busy thread with the fewest requests waiting on it, if it has room for one more. */
-  private threadWithRoom(): ExtensionThreadHandle | undefined {
-    let best: ExtensionThreadHandle | undefined;
-    for (const t of this.threads) {
-      if (!t.busyWith || t.waiting.length >= this.prefetch) continue;
-      if (!best || t.waiting.length < best.waiting.length) best = t;
+  private hold(thread: ExtensionThreadHandle, appName: string): void {
+    const n = thread.holds.get(appName) ?? 0;
+    if (n === 0) this.occupied.set(appName, this.occupied.get(appName)! + 1);
+    thread.holds.set(appName, n + 1);
+  }
+
+  private letGo(thread: ExtensionThreadHandle, appName: string): void {
+    const n = thread.holds.get(appName);
+    if (n === undefined) return;
+    if (n > 1) {
+      thread.holds.set(appName, n - 1);
+      return;
     }
-    return best;
+    thread.holds.delete(appName);
+    this.occupied.set(appName, this.occupied.get(appName)! - 1);
   }
 
   private assign(thread: ExtensionThreadHandle, req: Dispatchable, inAdvance: boolean): void {
-    this.running.set(req.appName, this.running.get(req.appName)! + 1);
     Atomics.store(req.slots, RequestSlot.START, thread.slot);
     this.handTo(thread, req, inAdvance);
   }
@@ -295,45 +368,86 @@ export class ThreadPool {
     thread.owned.add(req.key);
     req.thread = thread;
     this.pendingKeys.set(req.key, thread);
+    this.hold(thread, req.appName);
     if (inAdvance) {
       thread.waiting.push(req);
+      this.heldInAdvance.set(req.appName, this.heldInAdvance.get(req.appName)! + 1);
       // Kept, not transferred: it may have to be sent again to another thread.
       thread.send(req.runMessage());
     } else {
       thread.busyWith = req;
+      thread.busySince = performance.now();
       thread.send(req.runMessage(), req.transfer());
     }
   }
 
-  private unassign(thread: ExtensionThreadHandle, req: Dispatchable): void {
+  /** A request held in advance is no longer waiting on `thread`: it started there, or it leaves. */
+  private dropWaiting(thread: ExtensionThreadHandle, req: Dispatchable): void {
     const i = thread.waiting.indexOf(req);
-    if (i >= 0) thread.waiting.splice(i, 1);
+    if (i < 0) return;
+    thread.waiting.splice(i, 1);
+    this.heldInAdvance.set(req.appName, this.heldInAdvance.get(req.appName)! - 1);
+    this.letGo(thread, req.appName);
+  }
+
+  /** Takes a request held in advance off its thread (it was taken back or cancelled). */
+  private unassign(thread: ExtensionThreadHandle, req: Dispatchable): void {
+    this.dropWaiting(thread, req);
     thread.owned.delete(req.key);
     this.pendingKeys.delete(req.key);
+  }
+
+  /**
+   * Moves the oldest request held in advance by `from` to `to`, if `from` has not
+   * started it yet and the app's limit allows: `to` runs it as its current request
+   * when it is idle, after its own otherwise.
+   */
+  private takeBack(from: ExtensionThreadHandle, to: ExtensionThreadHandle): boolean {
+    const req = from.waiting[0];
+    if (!req) return false;
+    const app = req.appName;
+    // Leaving `from` frees a thread for the app only if it was the app's last request there.
+    if (!to.holds.has(app) && from.holds.get(app)! > 1 && this.occupied.get(app)! >= this.limits.get(app)!) return false;
+    if (Atomics.compareExchange(req.slots, RequestSlot.START, from.slot, to.slot) !== from.slot) return false;
+    this.unassign(from, req);
+    this.handTo(to, req, to.busyWith !== undefined);
+    return true;
   }
 
   /** `thread` has nothing to do: take over the oldest request waiting on a busy thread, if it is not started yet. */
   private reclaimFor(thread: ExtensionThreadHandle): boolean {
     for (const other of this.threads) {
-      const req = other.waiting[0];
-      if (!req || other === thread) continue;
-      if (Atomics.compareExchange(req.slots, RequestSlot.START, other.slot, thread.slot) !== other.slot) continue;
-      this.unassign(other, req);
-      this.handTo(thread, req, false);
-      return true;
+      if (other !== thread && this.takeBack(other, thread)) return true;
     }
     return false;
+  }
+
+  /** `thread` just finished a request: it takes what waits on threads stuck in one call. */
+  private relieveStuck(thread: ExtensionThreadHandle, now: number): void {
+    for (const other of this.threads) {
+      if (other === thread || !other.busyWith || now - other.busySince < STUCK_AFTER_MS) continue;
+      while (thread.room(this.maxPrefetch) > 0 && this.takeBack(other, thread));
+    }
   }
 
   private release(thread: ExtensionThreadHandle): void {
     const req = thread.busyWith;
     if (!req) return;
+    const now = performance.now();
+    thread.finishedOne(now);
     thread.busyWith = undefined;
-    this.running.set(req.appName, this.running.get(req.appName)! - 1);
+    this.letGo(thread, req.appName);
+    const alive = this.threads.includes(thread);
     // The thread goes on to its next request by itself.
     const next = thread.waiting.shift();
-    if (next) thread.busyWith = next;
-    else if (this.threads.includes(thread) && !this.reclaimFor(thread)) this.idle.push(thread);
+    if (next) {
+      this.heldInAdvance.set(next.appName, this.heldInAdvance.get(next.appName)! - 1);
+      thread.busyWith = next;
+      thread.busySince = now;
+    } else if (alive && !this.reclaimFor(thread)) {
+      this.idle.push(thread);
+    }
+    if (alive) this.relieveStuck(thread, now);
     this.schedule();
   }
 
@@ -341,8 +455,8 @@ export class ThreadPool {
   private settleWaiting(thread: ExtensionThreadHandle, key: number): void {
     const req = thread.waiting.find((r) => r.key === key);
     if (!req) return;
-    thread.waiting.splice(thread.waiting.indexOf(req), 1);
-    this.running.set(req.appName, this.running.get(req.appName)! - 1);
+    // A PENDING one stays owned by the thread: its completions are routed there.
+    this.dropWaiting(thread, req);
     this.schedule();
   }
 

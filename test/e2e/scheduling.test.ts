@@ -55,6 +55,28 @@ test('requests that arrive while both threads are busy run on the first thread t
   expect(Math.max(q1!.ms, q2!.ms)).toBeLessThan(l.ms);
 });
 
+test('while one thread is stuck in a long call, the requests handed to it in advance run on the thread that keeps serving', async () => {
+  const start = Date.now();
+  const long = timed(start, '/scripts/slow.dll?ms=4000');
+  await sleep(200);
+  // Four clients keep the other thread busy without a pause for 2.5 s, so it never falls idle.
+  const latencies: number[] = [];
+  const client = async (): Promise<void> => {
+    while (Date.now() - start < 2700) {
+      const t = Date.now();
+      const r = await timed(t, '/scripts/slow.dll?ms=5');
+      expect(r.body).toBe('slept 5\n');
+      latencies.push(r.ms);
+    }
+  };
+  await Promise.all([client(), client(), client(), client()]);
+  const l = await long;
+  expect(l.body).toBe('slept 4000\n');
+  expect(latencies.length).toBeGreaterThan(20);
+  // A request left waiting on the stuck thread would have waited until the load stopped.
+  expect(Math.max(...latencies)).toBeLessThan(1500);
+});
+
 test('a request whose client leaves before any thread started it never reaches the extension', async () => {
   const before = await writeClientCalls();
   const busy = [request(`${gw.url}/scripts/slow.dll?ms=1500&n=a`, { agent: false }), request(`${gw.url}/scripts/slow.dll?ms=1500&n=b`, { agent: false })];
