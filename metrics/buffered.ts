@@ -8,12 +8,22 @@
  */
 import type { Counter, Gauge, LabelValues } from 'prom-client';
 
-interface Pending<L extends string> {
-  readonly labels: LabelValues<L>;
-  value: number;
+/** One series' updates not yet handed to prom-client. */
+class Pending<L extends string> {
+  value = 0;
   /** Applied at least once: the series exists, so a zero needs no further apply. */
-  applied: boolean;
+  applied = false;
+
+  constructor(readonly labels: LabelValues<L>) {}
+
+  /** Adds `value` (>= 0 for a counter, any sign for a gauge); a zero still creates the series at the next read. */
+  add(value: number): void {
+    this.value += value;
+  }
 }
+
+/** A series a caller looks up once and updates many times (bufferedSeries). */
+export type BufferedSeries = Pick<Pending<string>, 'add'>;
 
 type Updatable<L extends string> = Counter<L> | Gauge<L>;
 /** prom-client calls a metric's `collect` (set in its configuration, or later) before every read. */
@@ -58,9 +68,20 @@ function keyOf(labels: Readonly<Record<string, string | number>>): string {
  * A zero still creates the series, so rate() works from its first request.
  */
 export function addBuffered<L extends string>(metric: Updatable<L>, labels: LabelValues<L>, value: number): void {
+  bufferedSeries(metric, labels).add(value);
+}
+
+/**
+ * The buffered series `labels` of a counter or gauge, to keep and update without
+ * building its key again (the label set must not change afterwards).
+ */
+export function bufferedSeries<L extends string>(metric: Updatable<L>, labels: LabelValues<L>): BufferedSeries {
   const pending = bufferOf(metric);
   const key = keyOf(labels as Readonly<Record<string, string | number>>);
-  const entry = pending.get(key);
-  if (entry) entry.value += value;
-  else pending.set(key, { labels, value, applied: false });
+  let entry = pending.get(key);
+  if (!entry) {
+    entry = new Pending(labels);
+    pending.set(key, entry);
+  }
+  return entry;
 }

@@ -6,6 +6,7 @@
 import { validateAccounting, type RequestAccounting } from './accounting';
 import {
   ASYNC_OP_KINDS,
+  type AsyncOpKind,
   SSF_RESULTS,
   errorCodeLabel,
   methodClass,
@@ -13,7 +14,7 @@ import {
   statusClass,
   upstreamErrorKind,
 } from './labels';
-import { addBuffered } from './buffered';
+import { addBuffered, bufferedSeries, type BufferedSeries } from './buffered';
 import type { GatewayMetrics } from './registry';
 
 export type AccountingMetrics = Pick<
@@ -35,29 +36,72 @@ export interface AccountingLabels {
   readonly app: string;
 }
 
+/** An app's accounting series with fixed labels, looked up once per app. */
+interface AppAccountingSeries {
+  readonly syncWriteCalls: BufferedSeries;
+  readonly asyncWriteCalls: BufferedSeries;
+  readonly syncWriteBytes: BufferedSeries;
+  readonly asyncWriteBytes: BufferedSeries;
+  readonly syncReadCalls: BufferedSeries;
+  readonly asyncReadCalls: BufferedSeries;
+  readonly syncReadBytes: BufferedSeries;
+  readonly asyncReadBytes: BufferedSeries;
+  readonly transmitFileBytes: BufferedSeries;
+  readonly vectorSendBytes: BufferedSeries;
+  readonly rejectedSecondOutstanding: BufferedSeries;
+  readonly ops: ReadonlyArray<readonly [AsyncOpKind, BufferedSeries]>;
+}
+
+const accountingSeries = new WeakMap<AccountingMetrics, Map<string, AppAccountingSeries>>();
+
+function seriesForApp(metrics: AccountingMetrics, app: string): AppAccountingSeries {
+  let byApp = accountingSeries.get(metrics);
+  if (!byApp) accountingSeries.set(metrics, (byApp = new Map()));
+  let series = byApp.get(app);
+  if (series) return series;
+  series = {
+    syncWriteCalls: bufferedSeries(metrics.writeClientCalls, { app, mode: 'sync' }),
+    asyncWriteCalls: bufferedSeries(metrics.writeClientCalls, { app, mode: 'async' }),
+    syncWriteBytes: bufferedSeries(metrics.writeClientBytes, { app, mode: 'sync' }),
+    asyncWriteBytes: bufferedSeries(metrics.writeClientBytes, { app, mode: 'async' }),
+    syncReadCalls: bufferedSeries(metrics.readClientCalls, { app, mode: 'sync' }),
+    asyncReadCalls: bufferedSeries(metrics.readClientCalls, { app, mode: 'async' }),
+    syncReadBytes: bufferedSeries(metrics.readClientBytes, { app, mode: 'sync' }),
+    asyncReadBytes: bufferedSeries(metrics.readClientBytes, { app, mode: 'async' }),
+    transmitFileBytes: bufferedSeries(metrics.transmitFileBytes, { app }),
+    vectorSendBytes: bufferedSeries(metrics.vectorSendBytes, { app }),
+    rejectedSecondOutstanding: bufferedSeries(metrics.asyncSecondOutstandingRejected, { app }),
+    ops: ASYNC_OP_KINDS.map((kind) => [kind, bufferedSeries(metrics.asyncOperations, { app, kind })] as const),
+  };
+  byApp.set(app, series);
+  return series;
+}
+
 /**
  * Adds one finished request's accounting to the gateway's counters, so that every
  * counter grows by exactly what the bridge reported. The record is validated first
  * (InvalidAccountingError, nothing recorded) because it crossed a process boundary.
  * Series for the fixed enums (mode, kind) are touched even when zero, so rate() works
- * from an app's first request. The counters are buffered (metrics/buffered.ts).
+ * from an app's first request. The counters are buffered (metrics/buffered.ts), and
+ * the fixed series of an app are looked up once: this runs for every ISAPI request.
  */
 export function recordAccounting(metrics: AccountingMetrics, labels: AccountingLabels, acc: RequestAccounting): void {
   validateAccounting(acc);
   const { app } = labels;
+  const s = seriesForApp(metrics, app);
 
-  addBuffered(metrics.writeClientCalls, { app, mode: 'sync' }, acc.syncWrites);
-  addBuffered(metrics.writeClientCalls, { app, mode: 'async' }, acc.asyncWrites);
-  addBuffered(metrics.writeClientBytes, { app, mode: 'sync' }, acc.syncWriteBytes);
-  addBuffered(metrics.writeClientBytes, { app, mode: 'async' }, acc.asyncWriteBytes);
-  addBuffered(metrics.readClientCalls, { app, mode: 'sync' }, acc.syncReads);
-  addBuffered(metrics.readClientCalls, { app, mode: 'async' }, acc.asyncReads);
-  addBuffered(metrics.readClientBytes, { app, mode: 'sync' }, acc.syncReadBytes);
-  addBuffered(metrics.readClientBytes, { app, mode: 'async' }, acc.asyncReadBytes);
-  addBuffered(metrics.transmitFileBytes, { app }, acc.transmitFileBytes);
-  addBuffered(metrics.vectorSendBytes, { app }, acc.vectorSendBytes);
-  addBuffered(metrics.asyncSecondOutstandingRejected, { app }, acc.rejectedSecondOutstanding);
-  for (const kind of ASYNC_OP_KINDS) addBuffered(metrics.asyncOperations, { app, kind }, acc.ops[kind].count);
+  s.syncWriteCalls.add(acc.syncWrites);
+  s.asyncWriteCalls.add(acc.asyncWrites);
+  s.syncWriteBytes.add(acc.syncWriteBytes);
+  s.asyncWriteBytes.add(acc.asyncWriteBytes);
+  s.syncReadCalls.add(acc.syncReads);
+  s.asyncReadCalls.add(acc.asyncReads);
+  s.syncReadBytes.add(acc.syncReadBytes);
+  s.asyncReadBytes.add(acc.asyncReadBytes);
+  s.transmitFileBytes.add(acc.transmitFileBytes);
+  s.vectorSendBytes.add(acc.vectorSendBytes);
+  s.rejectedSecondOutstanding.add(acc.rejectedSecondOutstanding);
+  for (const [kind, series] of s.ops) series.add(acc.ops[kind].count);
 
   for (const [code, count] of Object.entries(acc.completionErrors)) {
     if (count > 0) addBuffered(metrics.asyncCompletionErrors, { app, code: errorCodeLabel(Number(code)) }, count);

@@ -101,6 +101,19 @@ describe('recordAccounting', () => {
     ).toBeUndefined();
   });
 
+  it('keeps counting after a scrape, and each app in its own series', async () => {
+    const registry = createMetricsRegistry();
+    const m = createGatewayMetrics(registry, { processMetrics: false });
+    const acc = knownAccounting();
+    recordAccounting(m, { app: 'shop' }, acc);
+    expect(await valueOf(registry, 'isapi_extension_write_client_bytes_total', { app: 'shop', mode: 'async' })).toBe(70_000);
+    recordAccounting(m, { app: 'shop' }, acc);
+    recordAccounting(m, { app: 'cart' }, acc);
+    expect(await valueOf(registry, 'isapi_extension_write_client_bytes_total', { app: 'shop', mode: 'async' })).toBe(140_000);
+    expect(await valueOf(registry, 'isapi_extension_write_client_bytes_total', { app: 'cart', mode: 'async' })).toBe(70_000);
+    expect(await valueOf(registry, 'isapi_extension_async_operations_total', { app: 'cart', kind: 'vector_send' })).toBe(0);
+  });
+
   it('records nothing when the accounting is invalid', async () => {
     const registry = createMetricsRegistry();
     const m = createGatewayMetrics(registry, { processMetrics: false });
