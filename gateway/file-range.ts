@@ -13,6 +13,8 @@ import { FileDoneResult, type FileDone, type FileOffer } from '../bridge/wire';
 
 /** Bytes read per chunk: as the bridge's own file chunk (response-writer.ts). */
 const READ_CHUNK = 256 * 1024;
+/** Chunks in flight: one being read while others are on their way to the client. */
+const READ_BUFFERS = 4;
 
 /** The bridge's file, opened here, or undefined when it cannot be (the bridge then sends the range itself). */
 export async function openBridgeFile(offer: FileOffer): Promise<fsp.FileHandle | undefined> {
@@ -37,32 +39,58 @@ export async function openBridgeFile(offer: FileOffer): Promise<fsp.FileHandle |
  * Writes the range to `res`, pausing while the client is slow; closes `file`.
  * Resolves with what happened, for FILE_DONE: the bytes sent, and why it stopped early.
  */
-export function streamFileRange(file: fsp.FileHandle, offer: FileOffer, res: http.ServerResponse, sent: (bytes: number) => void): Promise<FileDone> {
-  return new Promise((resolve) => {
-    let bytes = 0;
-    let settled = false;
-    const stream = file.createReadStream({ start: offer.offset, end: offer.offset + offer.length - 1, highWaterMark: READ_CHUNK, autoClose: true });
-    const finish = (done: FileDone): void => {
-      if (settled) return;
-      settled = true;
-      res.off('close', onClientGone);
-      stream.destroy();
-      resolve(done);
-    };
-    const onClientGone = (): void => finish({ result: FileDoneResult.CLIENT_GONE, bytes, win32Error: 0 });
-    res.once('close', onClientGone);
-    stream.on('data', (chunk: Buffer | string) => {
-      const data = typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk;
-      bytes += data.length;
-      sent(data.length);
-      if (!res.write(data)) {
-        stream.pause();
-        res.once('drain', () => stream.resume());
+export async function streamFileRange(file: fsp.FileHandle, offer: FileOffer, res: http.ServerResponse, sent: (bytes: number) => void): Promise<FileDone> {
+  // A few buffers, each read into again once the client socket has taken it: a fresh
+  // buffer per read would leave a GiB of garbage behind a 1 GiB TransmitFile.
+  const free: Buffer[] = [];
+  for (let i = 0; i < READ_BUFFERS; i++) free.push(Buffer.allocUnsafeSlow(READ_CHUNK));
+  let wakeWriter: (() => void) | undefined;
+  let clientGone = res.destroyed;
+  const wake = (): void => {
+    const w = wakeWriter;
+    wakeWriter = undefined;
+    w?.();
+  };
+  const onClientGone = (): void => {
+    clientGone = true;
+    wake();
+  };
+  res.once('close', onClientGone);
+  /** Until a buffer is free and the client takes more, or the client is gone. */
+  const ready = async (): Promise<void> => {
+    while (!clientGone && (free.length === 0 || res.writableNeedDrain)) {
+      await new Promise<void>((resolve) => {
+        wakeWriter = resolve;
+        if (res.writableNeedDrain && res.listeners('drain').indexOf(wake) < 0) res.once('drain', wake);
+      });
+    }
+  };
+  let bytes = 0;
+  try {
+    while (bytes < offer.length) {
+      await ready();
+      if (clientGone) return { result: FileDoneResult.CLIENT_GONE, bytes, win32Error: 0 };
+      const buffer = free.pop()!;
+      let n: number;
+      try {
+        ({ bytesRead: n } = await file.read(buffer, 0, Math.min(READ_CHUNK, offer.length - bytes), offer.offset + bytes));
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        return { result: FileDoneResult.READ_FAILED, bytes, win32Error: code === 'EBADF' ? WIN32_ERROR.INVALID_HANDLE : WIN32_ERROR.READ_FAULT };
       }
-    });
-    stream.on('end', () => finish({ result: FileDoneResult.SENT, bytes, win32Error: 0 }));
-    stream.on('error', (err: NodeJS.ErrnoException) =>
-      finish({ result: FileDoneResult.READ_FAILED, bytes, win32Error: err.code === 'EBADF' ? WIN32_ERROR.INVALID_HANDLE : WIN32_ERROR.READ_FAULT }),
-    );
-  });
+      if (n === 0) break; // The file is shorter than the range now: what there was has been sent.
+      if (clientGone) return { result: FileDoneResult.CLIENT_GONE, bytes, win32Error: 0 };
+      bytes += n;
+      sent(n);
+      res.write(n === buffer.length ? buffer : buffer.subarray(0, n), () => {
+        free.push(buffer);
+        wake();
+      });
+    }
+    return { result: FileDoneResult.SENT, bytes, win32Error: 0 };
+  } finally {
+    res.off('close', onClientGone);
+    res.off('drain', wake);
+    await file.close().catch(() => undefined);
+  }
 }
