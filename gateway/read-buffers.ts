@@ -10,15 +10,19 @@
  * that references it has completed, counted per buffer.
  *
  * A connection with no request reads into a small buffer: an idle pooled connection
- * holds 4 KiB, not 64.
+ * holds 4 KiB, not 256.
  */
 
-/** Read size while a request is using the connection: Node's own default. */
-export const BUSY_READ_BYTES = 64 * 1024;
+/**
+ * Read size while a request is using the connection. Four times Node's 64 KiB: a
+ * streaming extension's 64 KiB frames then arrive several to a read, and leave for
+ * the client in one writev (bench/RESULTS.md, session 5).
+ */
+export const BUSY_READ_BYTES = 256 * 1024;
 /** Read size of an idle connection, enough for a small response's frames. */
 export const IDLE_READ_BYTES = 4 * 1024;
-/** Free buffers kept per size; more are left to the garbage collector. */
-const MAX_FREE = 64;
+/** Free buffers kept per size (at most 4 MiB of them); more are left to the garbage collector. */
+const maxFree = (size: number): number => Math.min(64, (4 * 1024 * 1024) / size);
 
 const noop = (): void => undefined;
 
@@ -69,7 +73,7 @@ export class ReadBufferPool {
     }
     this.refs.delete(ab);
     const free = this.free.get(ab.byteLength);
-    if (free && free.length < MAX_FREE) free.push(Buffer.from(ab, 0, ab.byteLength));
+    if (free && free.length < maxFree(ab.byteLength)) free.push(Buffer.from(ab, 0, ab.byteLength));
   }
 }
 
