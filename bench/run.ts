@@ -36,7 +36,7 @@
  *   BENCH_TF_BYTES=1073741824      BENCH_TF_QUERY='path={path}'  (transmitfile sample query)
  *   BENCH_UPLOAD_BYTES=104857600
  *   BENCH_PENDING_CONNECTIONS=2000 BENCH_PENDING_QUERY='count=4&size=4096' (asyncwrite sample query)
- *   BENCH_SLOW_BYTES=268435456     BENCH_SLOW_RATE=10000000 (bytes/s)
+ *   BENCH_SLOW_BYTES=1073741824    BENCH_SLOW_RATE=10000000 (bytes/s; 1 GiB at 10 MB/s takes ~110 s)
  *   BENCH_PROFILE=DIR       run gateway and bridge with --cpu-prof into DIR
  *   BENCH_OUT=bench/results
  */
@@ -71,7 +71,7 @@ const CFG = {
   uploadBytes: num('BENCH_UPLOAD_BYTES', 100 * MiB),
   pendingConnections: num('BENCH_PENDING_CONNECTIONS', 2000),
   pendingQuery: env('BENCH_PENDING_QUERY', 'count=4&size=4096'),
-  slowBytes: num('BENCH_SLOW_BYTES', 256 * MiB),
+  slowBytes: num('BENCH_SLOW_BYTES', 1024 * MiB),
   slowRate: num('BENCH_SLOW_RATE', 10_000_000),
   profileDir: process.env.BENCH_PROFILE ? path.resolve(process.env.BENCH_PROFILE) : undefined,
   out: path.resolve(ROOT, env('BENCH_OUT', 'bench/results')),
