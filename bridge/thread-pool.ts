@@ -8,9 +8,9 @@
  * When every thread is busy, requests whose whole body is already at hand may be
  * handed to a busy thread in advance, so a thread that finishes goes straight on to
  * its next request without a round trip through this thread, and a batch of them
- * costs one wake-up. A thread holds in advance about PREFETCH_HORIZON_MS of work at
- * its recent pace: many fast requests, a single slow one, so the order across apps
- * stays close to the queues' order. Which thread runs a request is still decided
+ * costs one wake-up. A thread holds in advance about PREFETCH_HORIZON_MS of work,
+ * judged by each app's recent time per request: many fast requests, but only one of
+ * a slow app, so other apps' requests do not queue behind a row of slow ones. Which thread runs a request is still decided
  * first-come, as with IIS's shared completion port: a thread that falls idle takes a
  * request back from the thread it waits on (RequestSlot.START), and a thread that
  * has been inside one call for STUCK_AFTER_MS gives up the requests waiting on it to
@@ -62,13 +62,13 @@ export interface PoolEvents {
 }
 
 const noop = (): void => undefined;
-/** A busy thread holds in advance about this much work, judged by its recent pace. */
+/** A busy thread holds in advance about this much work, judged by the apps' recent times per request. */
 const PREFETCH_HORIZON_MS = 1;
 /** ... and never more requests than this. */
 export const DEFAULT_MAX_PREFETCH = 32;
 /** A thread inside one request for this long gives the requests waiting on it to threads that finish theirs. */
 const STUCK_AFTER_MS = 2;
-/** Weight of the newest request in a thread's pace. */
+/** Weight of the newest request in an app's time per request. */
 const PACE_WEIGHT = 0.25;
 /** Body bytes in flight to a thread are bounded by the input window (1 MiB by default): 2 MiB of slots. */
 const INPUT_SLOTS = 32;
@@ -81,10 +81,10 @@ export class ExtensionThreadHandle {
   readonly owned = new Set<number>();
   /** Requests per app this thread is busy with or holds in advance (maxConcurrency counts threads). */
   readonly holds = new Map<string, number>();
-  /** When this thread became busy with its current request, as this thread saw it (performance.now()). */
+  /** When this thread became busy with its current request, as the main thread saw it (performance.now()). */
   busySince = 0;
-  /** Milliseconds per request recently (undefined until one has finished). */
-  pace: number | undefined;
+  /** Expected milliseconds of the requests waiting on this thread (ThreadPool.estimate of each). */
+  backlogMs = 0;
   readonly signal: Int32Array;
 
   constructor(
@@ -115,19 +115,6 @@ export class ExtensionThreadHandle {
     this.wake();
   }
 
-  /** How many more requests this busy thread may hold in advance. */
-  room(maxPrefetch: number): number {
-    if (!this.busyWith || maxPrefetch === 0) return 0;
-    const depth = this.pace === undefined ? 1 : Math.floor(PREFETCH_HORIZON_MS / Math.max(this.pace, 0.001));
-    return Math.min(maxPrefetch, Math.max(1, depth)) - this.waiting.length;
-  }
-
-  /** The current request ended or returned at `now`: fold its time into the pace. */
-  finishedOne(now: number): void {
-    const took = now - this.busySince;
-    this.pace = this.pace === undefined ? took : this.pace + PACE_WEIGHT * (took - this.pace);
-  }
-
   /** Wakes the thread if it is blocked in a synchronous WriteClient/ReadClient. */
   wake(): void {
     Atomics.add(this.signal, 0, 1);
@@ -149,6 +136,10 @@ export class ThreadPool {
   private stopped = false;
   private readonly appNames: string[];
   private readonly maxPrefetch: number;
+  /** Each app's recent milliseconds per request on a thread (unknown until one has finished). */
+  private readonly pace = new Map<string, number>();
+  /** The expected milliseconds a request held in advance added to its thread's backlog. */
+  private readonly estimates = new WeakMap<Dispatchable, number>();
 
   constructor(
     private readonly options: ThreadPoolOptions,
@@ -253,6 +244,7 @@ export class ThreadPool {
     for (const app of handle.holds.keys()) this.occupied.set(app, this.occupied.get(app)! - 1);
     handle.holds.clear();
     handle.waiting.length = 0;
+    handle.backlogMs = 0;
     handle.busyWith = undefined;
   }
 
@@ -305,9 +297,10 @@ export class ThreadPool {
     return false;
   }
 
-  /** Hands one queued request to the busy thread with the fewest waiting that has room and may take it. */
+  /** Hands one queued request in advance to the busy thread with the least work waiting that may take it. */
   private inAdvance(): boolean {
-    const candidates = this.threads.filter((t) => t.room(this.maxPrefetch) > 0).sort((a, b) => a.waiting.length - b.waiting.length);
+    if (this.maxPrefetch === 0) return false;
+    const candidates = this.threads.filter((t) => t.busyWith && t.waiting.length < this.maxPrefetch).sort((a, b) => a.backlogMs - b.backlogMs);
     for (const thread of candidates) {
       const req = this.pick(thread, true);
       if (!req) continue;
@@ -326,6 +319,17 @@ export class ThreadPool {
     return thread.holds.has(appName) || this.occupied.get(appName)! < this.limits.get(appName)!;
   }
 
+  /**
+   * Whether busy `thread` may hold one more request of `appName` in advance: always a
+   * first one, more while the work waiting on it stays within PREFETCH_HORIZON_MS.
+   */
+  private fitsInAdvance(thread: ExtensionThreadHandle, appName: string): boolean {
+    if (thread.waiting.length >= this.maxPrefetch) return false;
+    if (thread.waiting.length === 0) return true;
+    const pace = this.pace.get(appName);
+    return pace !== undefined && thread.backlogMs + pace <= PREFETCH_HORIZON_MS;
+  }
+
   /** The next request for `thread` by round robin over the apps it may take. */
   private pick(thread: ExtensionThreadHandle, inAdvance: boolean): Dispatchable | undefined {
     const apps = this.appNames;
@@ -334,7 +338,7 @@ export class ThreadPool {
       const queue = this.queues.get(app)!;
       if (queue.length === 0 || !this.mayTake(thread, app)) continue;
       // In advance only what needs nothing more than its run message (FIFO per app is kept).
-      if (inAdvance && !queue[0]!.selfContained) continue;
+      if (inAdvance && (!queue[0]!.selfContained || !this.fitsInAdvance(thread, app))) continue;
       this.rr = (this.rr + n + 1) % apps.length;
       return queue.shift();
     }
@@ -372,6 +376,10 @@ export class ThreadPool {
     if (inAdvance) {
       thread.waiting.push(req);
       this.heldInAdvance.set(req.appName, this.heldInAdvance.get(req.appName)! + 1);
+      // An app not timed yet counts as a whole horizon: nothing more is held behind it.
+      const estimate = this.pace.get(req.appName) ?? PREFETCH_HORIZON_MS;
+      this.estimates.set(req, estimate);
+      thread.backlogMs += estimate;
       // Kept, not transferred: it may have to be sent again to another thread.
       thread.send(req.runMessage());
     } else {
@@ -386,8 +394,14 @@ export class ThreadPool {
     const i = thread.waiting.indexOf(req);
     if (i < 0) return;
     thread.waiting.splice(i, 1);
-    this.heldInAdvance.set(req.appName, this.heldInAdvance.get(req.appName)! - 1);
+    this.leftWaiting(thread, req);
     this.letGo(thread, req.appName);
+  }
+
+  /** Bookkeeping for a request no longer held in advance by `thread`. */
+  private leftWaiting(thread: ExtensionThreadHandle, req: Dispatchable): void {
+    this.heldInAdvance.set(req.appName, this.heldInAdvance.get(req.appName)! - 1);
+    thread.backlogMs = thread.waiting.length === 0 ? 0 : thread.backlogMs - (this.estimates.get(req) ?? 0);
   }
 
   /** Takes a request held in advance off its thread (it was taken back or cancelled). */
@@ -408,6 +422,7 @@ export class ThreadPool {
     const app = req.appName;
     // Leaving `from` frees a thread for the app only if it was the app's last request there.
     if (!to.holds.has(app) && from.holds.get(app)! > 1 && this.occupied.get(app)! >= this.limits.get(app)!) return false;
+    if (to.busyWith && !this.fitsInAdvance(to, app)) return false;
     if (Atomics.compareExchange(req.slots, RequestSlot.START, from.slot, to.slot) !== from.slot) return false;
     this.unassign(from, req);
     this.handTo(to, req, to.busyWith !== undefined);
@@ -424,9 +439,10 @@ export class ThreadPool {
 
   /** `thread` just finished a request: it takes what waits on threads stuck in one call. */
   private relieveStuck(thread: ExtensionThreadHandle, now: number): void {
+    if (!thread.busyWith) return;
     for (const other of this.threads) {
       if (other === thread || !other.busyWith || now - other.busySince < STUCK_AFTER_MS) continue;
-      while (thread.room(this.maxPrefetch) > 0 && this.takeBack(other, thread));
+      while (this.takeBack(other, thread));
     }
   }
 
@@ -434,14 +450,16 @@ export class ThreadPool {
     const req = thread.busyWith;
     if (!req) return;
     const now = performance.now();
-    thread.finishedOne(now);
+    const took = now - thread.busySince;
+    const pace = this.pace.get(req.appName);
+    this.pace.set(req.appName, pace === undefined ? took : pace + PACE_WEIGHT * (took - pace));
     thread.busyWith = undefined;
     this.letGo(thread, req.appName);
     const alive = this.threads.includes(thread);
     // The thread goes on to its next request by itself.
     const next = thread.waiting.shift();
     if (next) {
-      this.heldInAdvance.set(next.appName, this.heldInAdvance.get(next.appName)! - 1);
+      this.leftWaiting(thread, next);
       thread.busyWith = next;
       thread.busySince = now;
     } else if (alive && !this.reclaimFor(thread)) {

@@ -77,6 +77,43 @@ test('while one thread is stuck in a long call, the requests handed to it in adv
   expect(Math.max(...latencies)).toBeLessThan(1500);
 });
 
+test('a busy thread holds only one request of a slow app in advance, so another app does not wait behind a row of them', async () => {
+  const one = await startGateway([
+    '--config',
+    writeConfig({
+      apps: [
+        { name: 'slow', mount: '/scripts/slow.dll', library: sample('slow') },
+        { name: 'hello', mount: '/scripts/hello.dll', library: sample('hello') },
+      ],
+      bridges: { default: { workers: 1 } },
+    }),
+  ]);
+  try {
+    // The bridge learns each app's time per request: slow's 200 ms, then many fast hellos.
+    expect((await request(`${one.url}/scripts/slow.dll?ms=200`, { agent: false })).status).toBe(200);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 50 });
+    for (let i = 0; i < 10; i++) {
+      await Promise.all(Array.from({ length: 200 }, () => request(`${one.url}/scripts/hello.dll`, { agent })));
+    }
+    agent.destroy();
+    const start = Date.now();
+    const row = Array.from({ length: 8 }, (_, n) => request(`${one.url}/scripts/slow.dll?ms=200&n=${n}`, { agent: false }));
+    await sleep(50);
+    const t0 = Date.now();
+    const hello = await request(`${one.url}/scripts/hello.dll`, { agent: false });
+    const helloMs = Date.now() - t0;
+    expect(hello.status).toBe(200);
+    for (const r of await Promise.all(row)) expect(r.body.toString()).toMatch(/^slept 200\n$/);
+    // Eight 200 ms calls on the one thread take 1.6 s. The hello takes its turn among
+    // them (round robin between apps), after the running one, the one held in advance
+    // and at most one more: not after all eight, as a thread paced by the hellos would hold them.
+    expect(Date.now() - start).toBeGreaterThanOrEqual(1600);
+    expect(helloMs).toBeLessThan(1000);
+  } finally {
+    await one.stop();
+  }
+});
+
 test('a request whose client leaves before any thread started it never reaches the extension', async () => {
   const before = await writeClientCalls();
   const busy = [request(`${gw.url}/scripts/slow.dll?ms=1500&n=a`, { agent: false }), request(`${gw.url}/scripts/slow.dll?ms=1500&n=b`, { agent: false })];
