@@ -1,7 +1,7 @@
 /** @type {import('jest').Config} */
 module.exports = {
   testEnvironment: 'node',
-  roots: ['<rootDir>/test', '<rootDir>/gateway', '<rootDir>/bridge', '<rootDir>/metrics'],
+  roots: ['<rootDir>/test', '<rootDir>/gateway', '<rootDir>/bridge', '<rootDir>/metrics', '<rootDir>/bench'],
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' }, module: { type: 'commonjs' } }] },
   testTimeout: 60000,

@@ -37,7 +37,8 @@
  *   BENCH_UPLOAD_BYTES=104857600
  *   BENCH_PENDING_CONNECTIONS=2000 BENCH_PENDING_QUERY='count=4&size=4096' (asyncwrite sample query)
  *   BENCH_SLOW_BYTES=1073741824    BENCH_SLOW_RATE=10000000 (bytes/s; 1 GiB at 10 MB/s takes ~110 s)
- *   BENCH_PROFILE=DIR       run gateway and bridge with --cpu-prof into DIR
+ *   BENCH_PROFILE=DIR       run gateway and bridge with --cpu-prof into DIR, then a flame graph
+ *                           (.svg, and .folded stacks) beside each profile (bench/flame.ts)
  *   BENCH_OUT=bench/results
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -46,6 +47,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { freeLoopbackPort } from '../bridge/transport';
+import { writeFlameGraphs } from './flame';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const DIST = path.join(ROOT, 'dist');
@@ -920,6 +922,10 @@ async function main(): Promise<void> {
   fs.writeFileSync(path.join(CFG.out, `${stamp}.json`), json);
   fs.writeFileSync(path.join(CFG.out, 'latest.md'), md + '\n');
   log(`results: ${path.relative(ROOT, path.join(CFG.out, 'latest.json'))} (and ${stamp}.json, latest.md)`);
+  if (CFG.profileDir) {
+    const graphs = writeFlameGraphs(CFG.profileDir);
+    log(`flame graphs: ${graphs.length}, an .svg and a .folded beside each .cpuprofile under ${CFG.profileDir}`);
+  }
 }
 
 function cleanup(): void {
