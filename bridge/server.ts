@@ -14,7 +14,7 @@ import type { Logger } from './log';
 import type { AppSettings } from './request-info';
 import { emptyAccounting } from '../metrics/accounting';
 import { ResponseWriter } from './response-writer';
-import { REQUEST_SLOTS, RequestSlot, assemble, type MainToWorker, type OutputSegment } from './thread-messages';
+import { REQUEST_SLOTS, RequestSlot, assemble, transferList, type MainToWorker, type OutputSegment } from './thread-messages';
 import { ThreadPool, type Dispatchable } from './thread-pool';
 import { listenTransport, type TransportAddress, type TransportTlsServer } from './transport';
 import { BridgeHandshake } from './handshake';
@@ -333,9 +333,7 @@ class GatewayConnection {
       const parts = thread.input.fill(req.early, req.earlyBytes);
       req.early.length = 0;
       req.earlyBytes = 0;
-      const transfer: ArrayBuffer[] = [];
-      for (const p of parts) if (p instanceof Uint8Array) transfer.push(p.buffer as ArrayBuffer);
-      thread.send({ t: 'body', key: req.key, parts }, transfer);
+      thread.send({ t: 'body', key: req.key, parts }, transferList(parts));
     }
     if (req.bodyEnded && !req.bodyEndSent) {
       req.bodyEndSent = true;

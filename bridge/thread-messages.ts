@@ -123,21 +123,30 @@ function ownsArrayBuffer(b: Uint8Array): boolean {
 export function packFrames(parts: readonly Uint8Array[], arena?: SlotArena): BodyPart[] {
   const packed: BodyPart[] = [];
   let run: Uint8Array[] = [];
+  const endRun = (): void => {
+    if (run.length > 0) packed.push(run.length === 1 && ownsArrayBuffer(run[0]!) ? run[0]! : assemble(run));
+    run = [];
+  };
   for (const part of parts) {
     if (arena && arena.slotOf(part) >= 0) {
-      if (run.length > 0) packed.push(assemble(run));
-      run = [];
+      endRun();
       packed.push(arena.ref(part));
     } else if (part.length >= COALESCE_BELOW && ownsArrayBuffer(part)) {
-      if (run.length > 0) packed.push(assemble(run));
-      run = [];
+      endRun();
       packed.push(part);
     } else {
       run.push(part);
     }
   }
-  if (run.length > 0) packed.push(run.length === 1 && ownsArrayBuffer(run[0]!) ? run[0]! : assemble(run));
+  endRun();
   return packed;
+}
+
+/** The ArrayBuffers to transfer with a message carrying `parts` (arena references need none). */
+export function transferList(parts: readonly BodyPart[]): ArrayBuffer[] {
+  const transfer: ArrayBuffer[] = [];
+  for (const p of parts) if (p instanceof Uint8Array) transfer.push(p.buffer as ArrayBuffer);
+  return transfer;
 }
 
 /**

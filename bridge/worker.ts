@@ -23,7 +23,7 @@ import type { AppSettings } from './request-info';
 import { StatsRelay } from './live-metrics';
 import { SlotArena } from './slot-arena';
 import { ServerVariables } from './server-variables';
-import { RequestSlot, STARTED, packFrames, type BodyPart, type MainToWorker, type OutputSegment, type WorkerInit, type WorkerToMain } from './thread-messages';
+import { RequestSlot, STARTED, packFrames, transferList, type BodyPart, type MainToWorker, type OutputSegment, type WorkerInit, type WorkerToMain } from './thread-messages';
 import { decodeRequest } from './wire';
 
 /** Bits 40..47 of a ConnID name the owning thread (see isapi_shim.c). */
@@ -102,14 +102,10 @@ class ExtensionThread implements ContextHost {
   post(ctx: RequestContext, parts: Buffer[], end: boolean, op?: number): void {
     const bytes = packFrames(parts, this.outputArena);
     let size = 0;
-    const transfer: ArrayBuffer[] = [];
-    for (const b of bytes) {
-      size += b.length;
-      if (b instanceof Uint8Array) transfer.push(b.buffer as ArrayBuffer);
-    }
+    for (const b of bytes) size += b.length;
     Atomics.add(ctx.shared, RequestSlot.OUTPUT_PENDING, size);
     const msg: WorkerToMain = op === undefined ? { t: 'out', key: ctx.key, bytes, end } : { t: 'out', key: ctx.key, bytes, end, op };
-    this.port.postMessage(msg, transfer);
+    this.port.postMessage(msg, transferList(bytes));
   }
 
   postSegments(ctx: RequestContext, segments: OutputSegment[], op: number): void {
