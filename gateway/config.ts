@@ -230,6 +230,8 @@ class Reader {
 }
 
 export const DEFAULT_BRIDGE = 'default';
+/** A local bridge's threads run under SCHED_BATCH unless `schedBatch: false` (bridge/sched-batch.ts). */
+const DEFAULT_SCHED_BATCH = true;
 
 function readLimits(r: Reader | undefined): LimitsConfig {
   if (!r) return { ...DEFAULT_LIMITS };
@@ -352,7 +354,7 @@ export function parseConfig(raw: unknown, source: string, baseDir: string): Gate
     return {
       ...(runtime ? { runtime: runtime as BridgeRuntimeKind } : {}),
       processes,
-      schedBatch: readBoolean(b, 'schedBatch', true),
+      schedBatch: readBoolean(b, 'schedBatch', DEFAULT_SCHED_BATCH),
       ...(recycleAfterRequests !== undefined ? { recycleAfterRequests } : {}),
       ...(recycleAboveRssBytes !== undefined ? { recycleAboveRssBytes } : {}),
       ...(memoryCheckIntervalMs !== undefined ? { memoryCheckIntervalMs } : {}),
@@ -398,7 +400,7 @@ export function parseConfig(raw: unknown, source: string, baseDir: string): Gate
   for (const [i, app] of apps.entries()) {
     if (!bridges.some((b) => b.name === app.bridge)) {
       if (app.bridge !== DEFAULT_BRIDGE) throw new ConfigError(source, `apps[${i}].bridge`, `one of the bridges defined under "bridges"`, app.bridge);
-      bridges.push({ name: DEFAULT_BRIDGE, mode: 'local', workers: 4, maxConnections: 4096, processes: 1, schedBatch: true });
+      bridges.push({ name: DEFAULT_BRIDGE, mode: 'local', workers: 4, maxConnections: 4096, processes: 1, schedBatch: DEFAULT_SCHED_BATCH });
     }
   }
 

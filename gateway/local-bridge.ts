@@ -20,7 +20,7 @@ export interface LocalBridgeOptions {
   apps: BridgeAppConfig[];
   workers: number;
   /** Written to the bridge's config file: see bridge/sched-batch.ts. */
-  schedBatch?: boolean;
+  schedBatch: boolean;
   siteRoot: string;
   secret?: string;
   logger: Logger;
@@ -67,7 +67,7 @@ export class LocalBridge extends EventEmitter {
     this.label = opts.label ?? opts.name;
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'isapi-bridge-config-'));
     this.configFile = path.join(dir, `${opts.name}.json`);
-    fs.writeFileSync(this.configFile, JSON.stringify({ apps: opts.apps, threads: opts.workers, siteRoot: opts.siteRoot, schedBatch: opts.schedBatch ?? true }), { mode: 0o600 });
+    fs.writeFileSync(this.configFile, JSON.stringify({ apps: opts.apps, threads: opts.workers, siteRoot: opts.siteRoot, schedBatch: opts.schedBatch }), { mode: 0o600 });
     if (opts.secret) fs.writeFileSync(this.configFile + '.secret', opts.secret, { mode: 0o600 });
   }
 
