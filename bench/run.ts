@@ -28,6 +28,7 @@
  *   BENCH_ROUNDS=3          at 50 connections the contenders take turns this many times and
  *                           each row is the median round: the machine's speed drifts by
  *                           ±20 % within minutes, which one run per contender cannot show
+ *   BENCH_TRANSFER_ROUNDS=3 the same for the stream, TransmitFile and upload transfers
  *   BENCH_ONLY=hello,stream,transmitfile,upload,pending,slow
  *   BENCH_PIN=split|none    split (default): load generator on the last CPU, every
  *                           server process on the others; none: no taskset
@@ -62,6 +63,7 @@ const CFG = {
   warmup: num('BENCH_WARMUP', 1),
   connections: env('BENCH_CONNECTIONS', '1,50,256').split(',').map(Number),
   rounds: Math.max(1, num('BENCH_ROUNDS', 3)),
+  transferRounds: Math.max(1, num('BENCH_TRANSFER_ROUNDS', 3)),
   only: new Set(env('BENCH_ONLY', 'hello,stream,transmitfile,upload,pending,slow').split(',')),
   pin: env('BENCH_PIN', 'split'),
   /** Extension threads; default: as many as the CPUs the servers get (see SERVER_CPU_COUNT). */
@@ -671,27 +673,27 @@ async function helloWorkload(contenders: Contender[], notes: Contender[]): Promi
 
 /** The round with the median req/s, noting every round's req/s when there were several. */
 function medianRound(runs: Row[]): Row {
-  const sorted = [...runs].sort((a, b) => (a.rps ?? 0) - (b.rps ?? 0));
-  const median = sorted[Math.floor((sorted.length - 1) / 2)]!;
-  if (runs.length === 1) return median;
-  const each = runs.map((r) => fmt(r.rps)).join(', ');
-  return { ...median, note: [`median of ${runs.length} interleaved rounds (${each} req/s)`, median.note].filter(Boolean).join('; ') };
+  return medianBy(runs, (r) => r.rps ?? 0, (r) => fmt(r.rps), 'req/s');
 }
 
-async function transferWorkload(
-  workload: string,
-  contender: string,
-  groups: Group[],
-  clientArgs: string[],
-  note?: string,
-): Promise<Row> {
-  const s = new Sampler(groups);
+/** The run with the median `value` (the lower middle of an even count), noting every run's value. */
+function medianBy(runs: Row[], value: (r: Row) => number, show: (r: Row) => string, unit: string): Row {
+  const sorted = [...runs].sort((a, b) => value(a) - value(b));
+  const median = sorted[Math.floor((sorted.length - 1) / 2)]!;
+  if (runs.length === 1) return median;
+  const each = runs.map(show).join(', ');
+  return { ...median, note: [`median of ${runs.length} interleaved rounds (${each} ${unit})`, median.note].filter(Boolean).join('; ') };
+}
+
+/** One transfer client run against one contender, as a row (not yet added to the table). */
+async function measureTransfer(spec: TransferSpec): Promise<Row> {
+  const s = new Sampler(spec.groups);
   s.begin();
-  const r = await runClient(clientArgs);
+  const r = await runClient(spec.clientArgs);
   const m = s.end();
   const row: Row = {
-    workload,
-    contender,
+    workload: spec.workload,
+    contender: spec.contender,
     connections: 1,
     mbps: typeof r.mbps === 'number' ? r.mbps : undefined,
     errors: r.ok === true ? 0 : 1,
@@ -701,11 +703,45 @@ async function transferWorkload(
     backCpuPct: m.back?.cpuPct,
     rssGrowthFrontMiB: m.front?.rssGrowthMiB,
     rssGrowthBackMiB: m.back?.rssGrowthMiB,
-    note: [note, r.ok === true ? undefined : `FAILED: ${JSON.stringify(r)}`, deadNote(groups)].filter(Boolean).join('; ') || undefined,
+    note: [spec.note, r.ok === true ? undefined : `FAILED: ${JSON.stringify(r)}`, deadNote(spec.groups)].filter(Boolean).join('; ') || undefined,
   };
-  rows.push(row);
-  log(`${workload} ${contender}: ${fmt(row.mbps, 1)} MB/s ${r.ok === true ? '' : JSON.stringify(r)}`);
+  log(`${spec.workload} ${spec.contender}: ${fmt(row.mbps, 1)} MB/s ${r.ok === true ? '' : JSON.stringify(r)}`);
   return row;
+}
+
+interface TransferSpec {
+  workload: string;
+  contender: string;
+  groups: Group[];
+  clientArgs: string[];
+  note?: string;
+}
+
+/** A single transfer run (the slow client): its row goes into the table as measured. */
+async function transferWorkload(spec: TransferSpec): Promise<Row> {
+  const row = await measureTransfer(spec);
+  rows.push(row);
+  return row;
+}
+
+/**
+ * Throughput transfers: the contenders take turns for `rounds` rounds, like hello at 50
+ * connections, and each contender's median round goes into the table. One run of a second
+ * or two lands wherever the machine's speed happens to be at that moment; a failure in any
+ * round counts against the median row. Returns the rows in the order of `specs`.
+ */
+async function transferRounds(specs: TransferSpec[], rounds = CFG.transferRounds): Promise<Row[]> {
+  const runs = specs.map((): Row[] => []);
+  for (let round = 0; round < rounds; round++) {
+    for (const [i, spec] of specs.entries()) runs[i]!.push(await measureTransfer(spec));
+  }
+  return runs.map((r) => {
+    const row = medianBy(r, (x) => x.mbps ?? 0, (x) => `${fmt(x.mbps, 0)}`, 'MB/s');
+    const errors = r.reduce((n, x) => n + (x.errors ?? 0), 0);
+    const out = { ...row, errors };
+    rows.push(out);
+    return out;
+  });
 }
 
 function machine(): Record<string, string | number> {
@@ -814,9 +850,11 @@ async function main(): Promise<void> {
   if (CFG.only.has('stream')) {
     const gw = await startGateway('gateway', false);
     const q = `bytes=${CFG.streamBytes}&chunk=${CFG.streamChunk}`;
-    const row = await transferWorkload('stream', 'isapi', gw.groups, ['download', `${gw.url}/scripts/stream.dll?${q}`, '--expect', String(CFG.streamBytes)], `${CFG.streamBytes / MiB} MiB in ${CFG.streamChunk / 1024} KiB WriteClient calls`);
-    await transferWorkload('stream', 'node', [{ label: 'front', pids: () => [peer.pid] }], ['download', `${peerUrl}/stream?${q}`, '--expect', String(CFG.streamBytes)], 'reference: Node peer writing the same chunks');
-    await transferWorkload('stream', 'proxy3', [{ label: 'front', pids: () => [proxy.pid] }, peerGroup], ['download', `${proxyUrl}/stream?${q}`, '--expect', String(CFG.streamBytes)], 'reference');
+    const [row] = await transferRounds([
+      { workload: 'stream', contender: 'isapi', groups: gw.groups, clientArgs: ['download', `${gw.url}/scripts/stream.dll?${q}`, '--expect', String(CFG.streamBytes)], note: `${CFG.streamBytes / MiB} MiB in ${CFG.streamChunk / 1024} KiB WriteClient calls` },
+      { workload: 'stream', contender: 'node', groups: [{ label: 'front', pids: () => [peer.pid] }], clientArgs: ['download', `${peerUrl}/stream?${q}`, '--expect', String(CFG.streamBytes)], note: 'reference: Node peer writing the same chunks' },
+      { workload: 'stream', contender: 'proxy3', groups: [{ label: 'front', pids: () => [proxy.pid] }, peerGroup], clientArgs: ['download', `${proxyUrl}/stream?${q}`, '--expect', String(CFG.streamBytes)], note: 'reference' },
+    ]);
     await stopProc(gw.proc);
     addTarget('WriteClient stream (64 KiB chunks) to the client', '>= 1000 MB/s', `${fmt(row.mbps, 0)} MB/s`, row.errors === 0 && row.mbps! >= 1000);
   }
@@ -834,7 +872,9 @@ async function main(): Promise<void> {
       fs.closeSync(fd);
       const gw = await startGateway('gateway', false);
       const q = CFG.tfQuery.replace('{path}', encodeURIComponent(file)).replace('{bytes}', String(CFG.tfBytes));
-      const row = await transferWorkload('transmitfile', 'isapi', gw.groups, ['download', `${gw.url}/scripts/transmitfile.dll?${q}`, '--expect', String(CFG.tfBytes)], `${CFG.tfBytes / MiB} MiB file`);
+      const [row] = await transferRounds([
+        { workload: 'transmitfile', contender: 'isapi', groups: gw.groups, clientArgs: ['download', `${gw.url}/scripts/transmitfile.dll?${q}`, '--expect', String(CFG.tfBytes)], note: `${CFG.tfBytes / MiB} MiB file` },
+      ]);
       await stopProc(gw.proc);
       fs.rmSync(file, { force: true });
       addTarget('TransmitFile 1 GiB file', '>= 1200 MB/s', `${fmt(row.mbps, 0)} MB/s`, row.errors === 0 && row.mbps! >= 1200);
@@ -844,9 +884,11 @@ async function main(): Promise<void> {
   // ---- upload (ReadClient) ---------------------------------------------------
   if (CFG.only.has('upload')) {
     const gw = await startGateway('gateway', false);
-    const row = await transferWorkload('upload', 'isapi', gw.groups, ['upload', `${gw.url}/scripts/sink.dll`, '--bytes', String(CFG.uploadBytes)], `${CFG.uploadBytes / MiB} MiB, sink sample (ReadClient 64 KiB)`);
-    await transferWorkload('upload', 'node', [{ label: 'front', pids: () => [peer.pid] }], ['upload', `${peerUrl}/sink`, '--bytes', String(CFG.uploadBytes)], 'reference: Node peer counting the body');
-    await transferWorkload('upload', 'proxy3', [{ label: 'front', pids: () => [proxy.pid] }, peerGroup], ['upload', `${proxyUrl}/sink`, '--bytes', String(CFG.uploadBytes)], 'reference');
+    const [row] = await transferRounds([
+      { workload: 'upload', contender: 'isapi', groups: gw.groups, clientArgs: ['upload', `${gw.url}/scripts/sink.dll`, '--bytes', String(CFG.uploadBytes)], note: `${CFG.uploadBytes / MiB} MiB, sink sample (ReadClient 64 KiB)` },
+      { workload: 'upload', contender: 'node', groups: [{ label: 'front', pids: () => [peer.pid] }], clientArgs: ['upload', `${peerUrl}/sink`, '--bytes', String(CFG.uploadBytes)], note: 'reference: Node peer counting the body' },
+      { workload: 'upload', contender: 'proxy3', groups: [{ label: 'front', pids: () => [proxy.pid] }, peerGroup], clientArgs: ['upload', `${proxyUrl}/sink`, '--bytes', String(CFG.uploadBytes)], note: 'reference' },
+    ]);
     await stopProc(gw.proc);
     addTarget('upload read with ReadClient', '>= 800 MB/s', `${fmt(row.mbps, 0)} MB/s`, row.errors === 0 && row.mbps! >= 800);
   }
@@ -876,13 +918,13 @@ async function main(): Promise<void> {
     // Warm up so the baseline RSS includes a served request, then measure the growth.
     for (let i = 0; i < 20; i++) await httpGet(`${gw.url}/scripts/stream.dll?bytes=1048576`);
     await sleep(300);
-    const row = await transferWorkload(
-      'slow-client',
-      'isapi',
-      gw.groups,
-      ['slow', `${gw.url}/scripts/stream.dll?bytes=${CFG.slowBytes}&chunk=65536`, '--rate', String(CFG.slowRate), '--expect', String(CFG.slowBytes)],
-      `${CFG.slowBytes / MiB} MiB read at ${CFG.slowRate / 1e6} MB/s; RSS growth gateway ${'{g}'} MiB, bridge ${'{b}'} MiB`,
-    );
+    const row = await transferWorkload({
+      workload: 'slow-client',
+      contender: 'isapi',
+      groups: gw.groups,
+      clientArgs: ['slow', `${gw.url}/scripts/stream.dll?bytes=${CFG.slowBytes}&chunk=65536`, '--rate', String(CFG.slowRate), '--expect', String(CFG.slowBytes)],
+      note: `${CFG.slowBytes / MiB} MiB read at ${CFG.slowRate / 1e6} MB/s; RSS growth gateway ${'{g}'} MiB, bridge ${'{b}'} MiB`,
+    });
     row.note = row.note!.replace('{g}', fmt(row.rssGrowthFrontMiB, 1)).replace('{b}', fmt(row.rssGrowthBackMiB, 1));
     await stopProc(gw.proc);
     const g = row.rssGrowthFrontMiB ?? NaN;
