@@ -657,18 +657,26 @@ async function helloWorkload(contenders: Contender[], notes: Contender[]): Promi
   };
   for (const c of CFG.connections) {
     // The targets' connection count: contenders take turns, round after round, and the median round stands.
-    const rounds = c === 50 ? CFG.rounds : 1;
-    const byContender = new Map<Contender, Row[]>(contenders.map((k) => [k, []]));
-    for (let round = 0; round < rounds; round++) {
-      for (const k of contenders) byContender.get(k)!.push(await measure(k, c));
-    }
-    for (const runs of byContender.values()) rows.push(medianRound(runs));
+    const runs = await inRounds(contenders, c === 50 ? CFG.rounds : 1, (k) => measure(k, c));
+    for (const r of runs) rows.push(medianRound(r));
     if (c !== 50) continue;
     for (const k of notes) {
       const row = await measure(k, c);
       rows.push({ ...row, note: ['note only', row.note].filter(Boolean).join('; ') });
     }
   }
+}
+
+/**
+ * Runs `measure` on every item, item after item, `rounds` times over: items measured in
+ * turn share the machine's phases. Returns each item's rows, in the order of `items`.
+ */
+async function inRounds<T>(items: readonly T[], rounds: number, measure: (item: T) => Promise<Row>): Promise<Row[][]> {
+  const runs = items.map((): Row[] => []);
+  for (let round = 0; round < rounds; round++) {
+    for (const [i, item] of items.entries()) runs[i]!.push(await measure(item));
+  }
+  return runs;
 }
 
 /** The round with the median req/s, noting every round's req/s when there were several. */
@@ -731,12 +739,9 @@ async function transferWorkload(spec: TransferSpec): Promise<Row> {
  * round counts against the median row. Returns the rows in the order of `specs`.
  */
 async function transferRounds(specs: TransferSpec[], rounds = CFG.transferRounds): Promise<Row[]> {
-  const runs = specs.map((): Row[] => []);
-  for (let round = 0; round < rounds; round++) {
-    for (const [i, spec] of specs.entries()) runs[i]!.push(await measureTransfer(spec));
-  }
+  const runs = await inRounds(specs, rounds, measureTransfer);
   return runs.map((r) => {
-    const row = medianBy(r, (x) => x.mbps ?? 0, (x) => `${fmt(x.mbps, 0)}`, 'MB/s');
+    const row = medianBy(r, (x) => x.mbps ?? 0, (x) => fmt(x.mbps, 0), 'MB/s');
     const errors = r.reduce((n, x) => n + (x.errors ?? 0), 0);
     const out = { ...row, errors };
     rows.push(out);
