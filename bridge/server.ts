@@ -13,6 +13,7 @@ import { WIN32_ERROR } from './abi/constants';
 import type { Logger } from './log';
 import type { AppSettings } from './request-info';
 import { emptyAccounting } from '../metrics/accounting';
+import { RequestTable } from './request-table';
 import { ResponseWriter } from './response-writer';
 import { REQUEST_SLOTS, RequestSlot, assemble, transferList, type MainToWorker, type OutputSegment } from './thread-messages';
 import { ThreadPool, type Dispatchable } from './thread-pool';
@@ -507,7 +508,7 @@ export class BridgeServer {
   private readonly server: net.Server;
   private readonly apps = new Map<string, AppSettings>();
   private readonly connections = new Set<GatewayConnection>();
-  private readonly live = new Map<number, { req: BridgeRequest; conn: GatewayConnection }>();
+  private readonly live = new RequestTable<{ req: BridgeRequest; conn: GatewayConnection }>();
   private metricsSource: () => Promise<string> = () => Promise.resolve('[]');
 
   constructor(opts: BridgeServerOptions) {

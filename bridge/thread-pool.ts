@@ -21,6 +21,7 @@ import { Worker } from 'node:worker_threads';
 import path from 'node:path';
 import type { AppSettings } from './request-info';
 import type { StatsBatch } from './live-metrics';
+import { RequestTable } from './request-table';
 import { SlotArena, createArenaMemory } from './slot-arena';
 import { RequestSlot, type MainToWorker, type BodyPart, type OutputSegment, type WorkerInit, type WorkerToMain, type LogLevel } from './thread-messages';
 
@@ -48,6 +49,12 @@ export interface Dispatchable {
   /** Transfer list for the run message; after it has been sent with it, runMessage() must not be sent again. */
   transfer(): ArrayBuffer[];
   thread?: ExtensionThreadHandle;
+  /**
+   * Set by the pool while the request is held in advance: the milliseconds it added
+   * to its thread's backlog. A field rather than a WeakMap beside the pool: a
+   * WeakMap write costs an ephemeron barrier per request, and minor GCs scan it.
+   */
+  backlogEstimateMs?: number;
 }
 
 export interface PoolEvents {
@@ -77,8 +84,6 @@ export class ExtensionThreadHandle {
   busyWith: Dispatchable | undefined;
   /** Requests handed to this thread in advance, in the order it will start them. */
   readonly waiting: Dispatchable[] = [];
-  /** Requests this thread owns (running or PENDING), so a crash can fail exactly those. */
-  readonly owned = new Set<number>();
   /** Requests per app this thread is busy with or holds in advance (maxConcurrency counts threads). */
   readonly holds = new Map<string, number>();
   /** When this thread became busy with its current request, as the main thread saw it (performance.now()). */
@@ -131,15 +136,14 @@ export class ThreadPool {
   /** Requests of each app held in advance by busy threads: still waiting, as far as maxQueue goes. */
   private readonly heldInAdvance = new Map<string, number>();
   private readonly limits = new Map<string, number>();
-  private readonly pendingKeys = new Map<number, ExtensionThreadHandle>();
+  /** The thread that owns each request handed out (held in advance, running or PENDING), by request key. */
+  private readonly pendingKeys = new RequestTable<ExtensionThreadHandle>();
   private rr = 0;
   private stopped = false;
   private readonly appNames: string[];
   private readonly maxPrefetch: number;
   /** Each app's recent milliseconds per request on a thread (unknown until one has finished). */
   private readonly pace = new Map<string, number>();
-  /** The expected milliseconds a request held in advance added to its thread's backlog. */
-  private readonly estimates = new WeakMap<Dispatchable, number>();
 
   constructor(
     private readonly options: ThreadPoolOptions,
@@ -226,15 +230,15 @@ export class ThreadPool {
         this.events.log('error', 'extension thread crashed', { thread: slot, error: err.message });
       });
       worker.on('exit', (code) => {
-        const keys = [...handle.owned];
-        this.removeThread(handle);
+        const keys = this.removeThread(handle);
         if (!ready) reject(new Error(`extension thread ${slot} exited with code ${code} before it was ready`));
         else if (!this.stopped) this.events.threadExit(slot, code, keys);
       });
     });
   }
 
-  private removeThread(handle: ExtensionThreadHandle): void {
+  /** Forgets a thread that exited; returns the keys of the requests it owned. */
+  private removeThread(handle: ExtensionThreadHandle): number[] {
     const i = this.threads.indexOf(handle);
     if (i >= 0) this.threads.splice(i, 1);
     const j = this.idle.indexOf(handle);
@@ -246,6 +250,9 @@ export class ThreadPool {
     handle.waiting.length = 0;
     handle.backlogMs = 0;
     handle.busyWith = undefined;
+    const owned = this.ownedBy(handle);
+    for (const key of owned) this.pendingKeys.delete(key);
+    return owned;
   }
 
   submit(req: Dispatchable): void {
@@ -278,6 +285,11 @@ export class ThreadPool {
 
   threadFor(key: number): ExtensionThreadHandle | undefined {
     return this.pendingKeys.get(key);
+  }
+
+  /** The requests a thread owns, so that its crash fails exactly those. */
+  private ownedBy(thread: ExtensionThreadHandle): number[] {
+    return this.pendingKeys.keys().filter((key) => this.pendingKeys.get(key) === thread);
   }
 
   private schedule(): void {
@@ -369,7 +381,6 @@ export class ThreadPool {
 
   /** Makes `thread` the owner of `req` and sends it the run message. */
   private handTo(thread: ExtensionThreadHandle, req: Dispatchable, inAdvance: boolean): void {
-    thread.owned.add(req.key);
     req.thread = thread;
     this.pendingKeys.set(req.key, thread);
     this.hold(thread, req.appName);
@@ -378,7 +389,7 @@ export class ThreadPool {
       this.heldInAdvance.set(req.appName, this.heldInAdvance.get(req.appName)! + 1);
       // An app not timed yet counts as a whole horizon: nothing more is held behind it.
       const estimate = this.pace.get(req.appName) ?? PREFETCH_HORIZON_MS;
-      this.estimates.set(req, estimate);
+      req.backlogEstimateMs = estimate;
       thread.backlogMs += estimate;
       // Kept, not transferred: it may have to be sent again to another thread.
       thread.send(req.runMessage());
@@ -401,13 +412,12 @@ export class ThreadPool {
   /** Bookkeeping for a request no longer held in advance by `thread`. */
   private leftWaiting(thread: ExtensionThreadHandle, req: Dispatchable): void {
     this.heldInAdvance.set(req.appName, this.heldInAdvance.get(req.appName)! - 1);
-    thread.backlogMs = thread.waiting.length === 0 ? 0 : thread.backlogMs - (this.estimates.get(req) ?? 0);
+    thread.backlogMs = thread.waiting.length === 0 ? 0 : thread.backlogMs - (req.backlogEstimateMs ?? 0);
   }
 
   /** Takes a request held in advance off its thread (it was taken back or cancelled). */
   private unassign(thread: ExtensionThreadHandle, req: Dispatchable): void {
     this.dropWaiting(thread, req);
-    thread.owned.delete(req.key);
     this.pendingKeys.delete(req.key);
   }
 
@@ -485,7 +495,6 @@ export class ThreadPool {
   }
 
   private finished(thread: ExtensionThreadHandle, key: number): void {
-    thread.owned.delete(key);
     this.pendingKeys.delete(key);
     if (thread.busyWith?.key === key) this.release(thread);
     else this.settleWaiting(thread, key);

@@ -21,6 +21,7 @@ import { bindHttpExtensionProc, type HttpExtensionProc } from './extension';
 import { RequestContext, type Completion, type ContextHost } from './request-context';
 import type { AppSettings } from './request-info';
 import { StatsRelay } from './live-metrics';
+import { RequestTable } from './request-table';
 import { SlotArena } from './slot-arena';
 import { ServerVariables } from './server-variables';
 import { RequestSlot, STARTED, packFrames, transferList, type BodyPart, type MainToWorker, type OutputSegment, type WorkerInit, type WorkerToMain } from './thread-messages';
@@ -39,8 +40,8 @@ class ExtensionThread implements ContextHost {
   readonly liveMetrics = new StatsRelay((batch) => this.send({ t: 'stats', batch }));
   private readonly signal: Int32Array;
   private readonly apps = new Map<string, { settings: AppSettings; proc: HttpExtensionProc }>();
-  private readonly byConn = new Map<number, RequestContext>();
-  private readonly byKey = new Map<number, RequestContext>();
+  /** Running and PENDING requests by key; a ConnID's low 40 bits are its request's key. */
+  private readonly byKey = new RequestTable<RequestContext>();
   private readonly deferred: RunMessage[] = [];
   /** Body messages for a request whose run is deferred: kept until it starts, in order. */
   private readonly beforeRun = new Map<number, MainToWorker[]>();
@@ -53,7 +54,6 @@ class ExtensionThread implements ContextHost {
   private nested = 0;
   /** An HttpExtensionProc of a relayCallbacks app is running on a koffi pool thread: this thread's request is taken. */
   private procElsewhere = false;
-  private seq = 0;
 
   constructor(private readonly init: WorkerInit) {
     this.signal = new Int32Array(init.signal);
@@ -76,7 +76,10 @@ class ExtensionThread implements ContextHost {
       copy,
     };
     this.callbacks = new EcbCallbacks(this.shim, this.outputArena, {
-      lookup: (conn) => this.byConn.get(conn),
+      lookup: (conn) => {
+        const ctx = this.byKey.get(conn % OWNER_SHIFT);
+        return ctx?.connId === conn ? ctx : undefined;
+      },
       done: (ctx, status) => this.onDone(ctx, status),
       unhealthy: (ctx, reason) => {
         this.log('warn', 'extension reported itself unhealthy (HSE_REQ_REPORT_UNHEALTHY)', { app: ctx.app.name, reason });
@@ -251,7 +254,8 @@ class ExtensionThread implements ContextHost {
       this.log('error', 'request for an app this thread does not host', { app: info.appName });
       return;
     }
-    const connId = this.init.slot * OWNER_SHIFT + (++this.seq % OWNER_SHIFT);
+    // Keys stay below 2^40 for as long as a bridge runs (over three years at 10 000 requests a second).
+    const connId = this.init.slot * OWNER_SHIFT + msg.key;
     const variables = new ServerVariables(info, app.settings, {
       serverSoftware: this.init.serverSoftware,
       siteRoot: this.init.siteRoot,
@@ -269,7 +273,6 @@ class ExtensionThread implements ContextHost {
       entries: this.shim.entries,
     });
     const ctx = new RequestContext(msg.key, msg.streamId, connId, info, app.settings, ecb, shared, variables, msg.bodyComplete, this);
-    this.byConn.set(connId, ctx);
     this.byKey.set(msg.key, ctx);
     for (const early of this.beforeRun.get(msg.key) ?? []) this.handle(early, true);
     this.beforeRun.delete(msg.key);
@@ -324,7 +327,6 @@ class ExtensionThread implements ContextHost {
       });
       ctx.timedOut = true;
       ctx.finish(HSE_STATUS.ERROR);
-      this.byConn.delete(ctx.connId);
       this.byKey.delete(ctx.key);
       // The ECB stays allocated: the extension may still hold its pointer. Its callbacks now fail with 87.
     }, ms);
@@ -346,7 +348,6 @@ class ExtensionThread implements ContextHost {
       return;
     }
     ctx.finish(status);
-    this.byConn.delete(ctx.connId);
     this.byKey.delete(ctx.key);
     // DONE_WITH_SESSION is still on the extension's stack; free the ECB once that call has returned.
     if (insideExtensionCall) setImmediate(() => ctx.ecb.free());
