@@ -306,6 +306,7 @@ class PayloadReader {
   }
   str(): string {
     const n = this.u32();
+    if (n === 0) return ''; // Most log fields are empty: no call into Buffer for them.
     this.need(n);
     const s = this.buf.toString('latin1', this.at, this.at + n);
     this.at += n;
@@ -530,7 +531,10 @@ export function decodeResponseEnd(payload: Buffer, flags = 0): ResponseEndFrame 
   const accounting = emptyAccounting();
   for (const f of COUNT_FIELDS) accounting[f] = r.f64();
   for (const kind of ASYNC_OP_KINDS) {
-    accounting.ops[kind] = { count: r.f64(), totalOutstandingSeconds: r.f64(), maxOutstandingSeconds: r.f64() };
+    const op = accounting.ops[kind];
+    op.count = r.f64();
+    op.totalOutstandingSeconds = r.f64();
+    op.maxOutstandingSeconds = r.f64();
   }
   const nErrors = r.u32();
   if (nErrors > 1000) throw new WireProtocolError('ERR_WIRE_BAD_VALUE', `RESPONSE_END declares ${nErrors} error codes`);

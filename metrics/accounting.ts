@@ -101,6 +101,7 @@ export function longestOutstandingSeconds(acc: RequestAccounting): number {
  * Checks a decoded value is a well-formed RequestAccounting: counts are non-negative
  * safe integers, seconds non-negative finite numbers, ops has exactly the known kinds.
  * Throws InvalidAccountingError (ERR_METRICS_INVALID_ACCOUNTING) naming the bad field.
+ * It runs for every ISAPI request: field names are spelled out only for an error.
  */
 export function validateAccounting(value: unknown): asserts value is RequestAccounting {
   const acc = asRecord(value, 'accounting');
@@ -108,26 +109,26 @@ export function validateAccounting(value: unknown): asserts value is RequestAcco
   if (typeof acc.appendLog !== 'string') throw new InvalidAccountingError('appendLog', 'not a string');
 
   const errors = asRecord(acc.completionErrors, 'completionErrors');
-  for (const [code, count] of Object.entries(errors)) {
+  for (const code in errors) {
     if (!/^-?\d+$/.test(code)) throw new InvalidAccountingError(`completionErrors.${code}`, 'key is not a decimal error code');
-    checkCount(count, `completionErrors.${code}`);
+    checkCount(errors[code], 'completionErrors.', code);
   }
 
   const ops = asRecord(acc.ops, 'ops');
-  for (const kind of Object.keys(ops)) {
+  for (const kind in ops) {
     if (!(ASYNC_OP_KINDS as readonly string[]).includes(kind)) throw new InvalidAccountingError(`ops.${kind}`, 'unknown kind');
   }
   for (const kind of ASYNC_OP_KINDS) {
     const op = asRecord(ops[kind], `ops.${kind}`);
-    checkCount(op.count, `ops.${kind}.count`);
-    checkSeconds(op.totalOutstandingSeconds, `ops.${kind}.totalOutstandingSeconds`);
-    checkSeconds(op.maxOutstandingSeconds, `ops.${kind}.maxOutstandingSeconds`);
+    checkCount(op.count, 'ops.', kind, '.count');
+    checkSeconds(op.totalOutstandingSeconds, 'ops.', kind, '.totalOutstandingSeconds');
+    checkSeconds(op.maxOutstandingSeconds, 'ops.', kind, '.maxOutstandingSeconds');
   }
 
   const ssf = asRecord(acc.ssfCalls, 'ssfCalls');
-  for (const [name, counts] of Object.entries(ssf)) {
-    const c = asRecord(counts, `ssfCalls.${name}`);
-    for (const result of SSF_RESULTS) checkCount(c[result], `ssfCalls.${name}.${result}`);
+  for (const name in ssf) {
+    const c = asRecord(ssf[name], `ssfCalls.${name}`);
+    for (const result of SSF_RESULTS) checkCount(c[result], 'ssfCalls.', name, '.', result);
   }
 }
 
@@ -138,14 +139,15 @@ function asRecord(value: unknown, field: string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
-function checkCount(value: unknown, field: string): void {
+/** `field` comes in parts, joined only when the value is bad. */
+function checkCount(value: unknown, ...field: string[]): void {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw new InvalidAccountingError(field, `expected a non-negative integer, got ${String(value)}`);
+    throw new InvalidAccountingError(field.join(''), `expected a non-negative integer, got ${String(value)}`);
   }
 }
 
-function checkSeconds(value: unknown, field: string): void {
+function checkSeconds(value: unknown, ...field: string[]): void {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new InvalidAccountingError(field, `expected a non-negative number of seconds, got ${String(value)}`);
+    throw new InvalidAccountingError(field.join(''), `expected a non-negative number of seconds, got ${String(value)}`);
   }
 }

@@ -160,7 +160,8 @@ export function methodClass(method: string): MethodClass {
 /** 100–599 map to `1xx`…`5xx`; anything else (0 for an aborted request, NaN, 600+) is `other`. */
 export function statusClass(status: number): StatusClass {
   if (!Number.isInteger(status) || status < 100 || status > 599) return 'other';
-  return `${Math.floor(status / 100)}xx` as StatusClass;
+  // The constant, not a string built per request: label keys hash it on every update.
+  return STATUS_CLASSES[Math.floor(status / 100) - 1]!;
 }
 
 /** Win32 error code to its symbolic label, or `other` when it is not in WIN32_ERROR_LABELS. */

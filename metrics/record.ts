@@ -7,7 +7,10 @@ import { validateAccounting, type RequestAccounting } from './accounting';
 import {
   ASYNC_OP_KINDS,
   type AsyncOpKind,
+  type MethodClass,
   SSF_RESULTS,
+  type SsfRequestLabel,
+  type StatusClass,
   errorCodeLabel,
   methodClass,
   ssfRequestLabel,
@@ -50,6 +53,8 @@ interface AppAccountingSeries {
   readonly vectorSendBytes: BufferedSeries;
   readonly rejectedSecondOutstanding: BufferedSeries;
   readonly ops: ReadonlyArray<readonly [AsyncOpKind, BufferedSeries]>;
+  /** HSE_REQ_* calls by request label, then result (SSF_RESULTS order); a series exists once its count was non-zero. */
+  readonly ssf: Map<SsfRequestLabel, Array<BufferedSeries | undefined>>;
 }
 
 const accountingSeries = new WeakMap<AccountingMetrics, Map<string, AppAccountingSeries>>();
@@ -72,6 +77,7 @@ function seriesForApp(metrics: AccountingMetrics, app: string): AppAccountingSer
     vectorSendBytes: bufferedSeries(metrics.vectorSendBytes, { app }),
     rejectedSecondOutstanding: bufferedSeries(metrics.asyncSecondOutstandingRejected, { app }),
     ops: ASYNC_OP_KINDS.map((kind) => [kind, bufferedSeries(metrics.asyncOperations, { app, kind })] as const),
+    ssf: new Map(),
   };
   byApp.set(app, series);
   return series;
@@ -103,14 +109,18 @@ export function recordAccounting(metrics: AccountingMetrics, labels: AccountingL
   s.rejectedSecondOutstanding.add(acc.rejectedSecondOutstanding);
   for (const [kind, series] of s.ops) series.add(acc.ops[kind].count);
 
-  for (const [code, count] of Object.entries(acc.completionErrors)) {
+  for (const code in acc.completionErrors) {
+    const count = acc.completionErrors[code]!;
     if (count > 0) addBuffered(metrics.asyncCompletionErrors, { app, code: errorCodeLabel(Number(code)) }, count);
   }
-  for (const [name, counts] of Object.entries(acc.ssfCalls)) {
+  for (const name in acc.ssfCalls) {
+    const counts = acc.ssfCalls[name]!;
     const request = ssfRequestLabel(name);
-    for (const result of SSF_RESULTS) {
-      if (counts[result] > 0) addBuffered(metrics.ssfCalls, { app, request, result }, counts[result]);
-    }
+    let byResult = s.ssf.get(request);
+    if (!byResult) s.ssf.set(request, (byResult = []));
+    SSF_RESULTS.forEach((result, i) => {
+      if (counts[result] > 0) (byResult[i] ??= bufferedSeries(metrics.ssfCalls, { app, request, result })).add(counts[result]);
+    });
   }
 }
 
@@ -127,26 +137,82 @@ export interface HttpRequestObservation {
   readonly responseBytes: number;
 }
 
+type HttpMetrics = Pick<GatewayMetrics, 'httpRequests' | 'httpRequestDuration' | 'httpRequestBytes' | 'httpResponseBytes' | 'httpRequestsInFlight'>;
+
+/** The series of one route and app's requests with one method class and status class. */
+interface OutcomeSeries {
+  /** The duration histogram's label set, built once (prom-client hashes it on each observe). */
+  readonly labels: { route: string; app: string; method: MethodClass; status_class: StatusClass };
+  readonly requests: BufferedSeries;
+  readonly responseBytes: BufferedSeries;
+}
+
+/** The series of one route and app's requests, found by two Map lookups on strings from the configuration. */
+interface RouteSeries {
+  readonly inFlight: BufferedSeries;
+  readonly requestBytes: Map<MethodClass, BufferedSeries>;
+  /** By method class, then status class. */
+  readonly outcomes: Map<MethodClass, Map<StatusClass, OutcomeSeries>>;
+}
+
+/** Keyed by the metrics object, as accountingSeries is: a test's registry gets series of its own. */
+const httpSeries = new WeakMap<object, Map<string, Map<string, RouteSeries>>>();
+
+/**
+ * Looked up rather than built per request, like an app's accounting series:
+ * building label keys for five series was most of what recording a small
+ * request cost (bench/RESULTS.md, session 7).
+ */
+function routeSeries(metrics: Pick<HttpMetrics, 'httpRequestsInFlight'>, route: string, app: string): RouteSeries {
+  let byRoute = httpSeries.get(metrics);
+  if (!byRoute) httpSeries.set(metrics, (byRoute = new Map()));
+  let byApp = byRoute.get(route);
+  if (!byApp) byRoute.set(route, (byApp = new Map()));
+  let series = byApp.get(app);
+  if (!series) {
+    series = { inFlight: bufferedSeries(metrics.httpRequestsInFlight, { route, app }), requestBytes: new Map(), outcomes: new Map() };
+    byApp.set(app, series);
+  }
+  return series;
+}
+
+function outcomeSeries(metrics: HttpMetrics, route: string, app: string, method: MethodClass, status_class: StatusClass): OutcomeSeries {
+  const outcomes = routeSeries(metrics, route, app).outcomes;
+  let byStatus = outcomes.get(method);
+  if (!byStatus) outcomes.set(method, (byStatus = new Map()));
+  let series = byStatus.get(status_class);
+  if (!series) {
+    const labels = { route, app, method, status_class };
+    series = { labels, requests: bufferedSeries(metrics.httpRequests, labels), responseBytes: bufferedSeries(metrics.httpResponseBytes, labels) };
+    byStatus.set(status_class, series);
+  }
+  return series;
+}
+
+function requestBytesSeries(metrics: HttpMetrics, route: string, app: string, method: MethodClass): BufferedSeries {
+  const byMethod = routeSeries(metrics, route, app).requestBytes;
+  let series = byMethod.get(method);
+  if (!series) byMethod.set(method, (series = bufferedSeries(metrics.httpRequestBytes, { route, app, method })));
+  return series;
+}
+
 /**
  * Records one completed client request (count, duration, body bytes). In-flight is the
  * caller's (trackInFlight). Counters are buffered (metrics/buffered.ts); the duration
  * histogram is observed at once.
  */
-export function observeHttpRequest(
-  metrics: Pick<GatewayMetrics, 'httpRequests' | 'httpRequestDuration' | 'httpRequestBytes' | 'httpResponseBytes'>,
-  obs: HttpRequestObservation,
-): void {
+export function observeHttpRequest(metrics: HttpMetrics, obs: HttpRequestObservation): void {
   const method = methodClass(obs.method);
-  const labels = { route: obs.route, app: obs.app, method, status_class: statusClass(obs.status) };
-  addBuffered(metrics.httpRequests, labels, 1);
-  metrics.httpRequestDuration.observe(labels, Math.max(0, obs.durationSeconds));
-  addBuffered(metrics.httpRequestBytes, { route: obs.route, app: obs.app, method }, Math.max(0, obs.requestBytes));
-  addBuffered(metrics.httpResponseBytes, labels, Math.max(0, obs.responseBytes));
+  const outcome = outcomeSeries(metrics, obs.route, obs.app, method, statusClass(obs.status));
+  outcome.requests.add(1);
+  metrics.httpRequestDuration.observe(outcome.labels, Math.max(0, obs.durationSeconds));
+  requestBytesSeries(metrics, obs.route, obs.app, method).add(Math.max(0, obs.requestBytes));
+  outcome.responseBytes.add(Math.max(0, obs.responseBytes));
 }
 
 /** Client requests start (delta > 0) or end (delta < 0) on `route` / `app`: the in-flight gauge, buffered. */
-export function trackInFlight(metrics: Pick<GatewayMetrics, 'httpRequestsInFlight'>, route: string, app: string, delta: number): void {
-  addBuffered(metrics.httpRequestsInFlight, { route, app }, delta);
+export function trackInFlight(metrics: Pick<HttpMetrics, 'httpRequestsInFlight'>, route: string, app: string, delta: number): void {
+  routeSeries(metrics, route, app).inFlight.add(delta);
 }
 
 export interface UpstreamRequestObservation {
