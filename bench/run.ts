@@ -27,7 +27,8 @@
  *   BENCH_CONNECTIONS=1,50,256
  *   BENCH_ROUNDS=3          at 50 connections the contenders take turns this many times and
  *                           each row is the median round: the machine's speed drifts by
- *                           ±20 % within minutes, which one run per contender cannot show
+ *                           ±20 % within minutes, which one run per contender cannot show;
+ *                           the hello ratios are the median of the rounds' ratios
  *   BENCH_TRANSFER_ROUNDS=3 the same for the stream, TransmitFile and upload transfers
  *   BENCH_ONLY=hello,stream,transmitfile,upload,pending,slow
  *   BENCH_PIN=split|none    split (default): load generator on the last CPU, every
@@ -644,7 +645,11 @@ function addTarget(name: string, goal: string, measured: string, ok: boolean | u
 // ---------------------------------------------------------------------------
 // Workloads
 
-async function helloWorkload(contenders: Contender[], notes: Contender[]): Promise<void> {
+/** Each contender's rounds at 50 connections (the targets'), by contender name, in round order. */
+type HelloRounds = Map<string, Row[]>;
+
+async function helloWorkload(contenders: Contender[], notes: Contender[]): Promise<HelloRounds> {
+  const rounds: HelloRounds = new Map();
   const helloUrl = (k: Contender): string => (k.name.startsWith('isapi') || k.name.startsWith('gateway') ? `${k.url}/scripts/hello.dll` : `${k.url}/`);
   const measure = async (k: Contender, c: number): Promise<Row> => {
     if (CFG.warmup > 0) await runLoad(helloUrl(k), c, CFG.warmup);
@@ -660,11 +665,29 @@ async function helloWorkload(contenders: Contender[], notes: Contender[]): Promi
     const runs = await inRounds(contenders, c === 50 ? CFG.rounds : 1, (k) => measure(k, c));
     for (const r of runs) rows.push(medianRound(r));
     if (c !== 50) continue;
+    contenders.forEach((k, i) => rounds.set(k.name, runs[i]!));
     for (const k of notes) {
       const row = await measure(k, c);
       rows.push({ ...row, note: ['note only', row.note].filter(Boolean).join('; ') });
     }
   }
+  return rounds;
+}
+
+/**
+ * `a`'s req/s over `b`'s, round by round, and the median of those ratios. The two
+ * ran back to back in each round, so each ratio compares one phase of the machine
+ * with itself; the ratio of the two median rounds may pair a fast phase with a slow one.
+ */
+function pairedRatio(a: readonly Row[], b: readonly Row[]): { median: number; each: number[] } {
+  const each = a.map((row, i) => row.rps! / b[i]!.rps!);
+  return { median: lowerMedian(each, (x) => x), each };
+}
+
+/** "1.52x (rounds 1.27x, 1.52x, 1.78x; median rounds 8352 vs 5996 req/s)" */
+function describeRatio(r: { median: number; each: number[] }, a: Row, b: Row): string {
+  const rounds = r.each.length > 1 ? `rounds ${r.each.map((x) => `${x.toFixed(2)}x`).join(', ')}; median rounds ` : '';
+  return `${r.median.toFixed(2)}x (${rounds}${fmt(a.rps)} vs ${fmt(b.rps)} req/s)`;
 }
 
 /**
@@ -684,10 +707,15 @@ function medianRound(runs: Row[]): Row {
   return medianBy(runs, (r) => r.rps ?? 0, (r) => fmt(r.rps), 'req/s');
 }
 
+/** The item with the median `value`; of an even count, the lower middle one. */
+function lowerMedian<T>(items: readonly T[], value: (item: T) => number): T {
+  const sorted = [...items].sort((a, b) => value(a) - value(b));
+  return sorted[Math.floor((sorted.length - 1) / 2)]!;
+}
+
 /** The run with the median `value` (the lower middle of an even count), noting every run's value. */
 function medianBy(runs: Row[], value: (r: Row) => number, show: (r: Row) => string, unit: string): Row {
-  const sorted = [...runs].sort((a, b) => value(a) - value(b));
-  const median = sorted[Math.floor((sorted.length - 1) / 2)]!;
+  const median = lowerMedian(runs, value);
   if (runs.length === 1) return median;
   const each = runs.map(show).join(', ');
   return { ...median, note: [`median of ${runs.length} interleaved rounds (${each} ${unit})`, median.note].filter(Boolean).join('; ') };
@@ -833,20 +861,21 @@ async function main(): Promise<void> {
       { name: 'floor', url: floor.url, groups: floor.groups },
       { name: 'proxy3-noagent', url: `http://127.0.0.1:${proxyNoAgentPort}`, groups: [{ label: 'front', pids: () => [proxyNoAgent.pid] }, peerGroup] },
     ];
-    await helloWorkload(contenders, notes);
+    const helloRounds = await helloWorkload(contenders, notes);
     await Promise.all([stopProc(gw.proc), stopProc(gwLog.proc), stopProc(gw4?.proc), ...[...floor.procs, ...instant.procs].map((p) => stopProc(p)), stopProc(nginx1?.proc, 'SIGQUIT'), stopProc(nginxAuto?.proc, 'SIGQUIT')]);
 
     const at = (name: string, c: number): Row | undefined => rows.find((r) => r.workload === 'hello' && r.contender === name && r.connections === c);
     const isapi50 = at('isapi', 50);
     const proxy50 = at('proxy3', 50);
     const nginx50 = [at('nginx-1', 50), at('nginx-auto', 50)].filter((r): r is Row => !!r).sort((a, b) => b.rps! - a.rps!)[0];
+    const versus = (other: string): { median: number; each: number[] } => pairedRatio(helloRounds.get('isapi')!, helloRounds.get(other)!);
     if (isapi50 && proxy50) {
-      const ratio = isapi50.rps! / proxy50.rps!;
-      addTarget('hello: isapi / http-proxy-3 (keep-alive agent), 50 conns', '>= 1.5x', `${ratio.toFixed(2)}x (${fmt(isapi50.rps)} vs ${fmt(proxy50.rps)} req/s)`, ratio >= 1.5);
+      const ratio = versus('proxy3');
+      addTarget('hello: isapi / http-proxy-3 (keep-alive agent), 50 conns', '>= 1.5x', describeRatio(ratio, isapi50, proxy50), ratio.median >= 1.5);
     }
     if (isapi50 && nginx50) {
-      const ratio = isapi50.rps! / nginx50.rps!;
-      addTarget(`hello: isapi / nginx (best: ${nginx50.contender}), 50 conns`, '>= 0.6x', `${ratio.toFixed(2)}x (${fmt(isapi50.rps)} vs ${fmt(nginx50.rps)} req/s)`, ratio >= 0.6);
+      const ratio = versus(nginx50.contender);
+      addTarget(`hello: isapi / nginx (best: ${nginx50.contender}), 50 conns`, '>= 0.6x', describeRatio(ratio, isapi50, nginx50), ratio.median >= 0.6);
     } else addTarget('hello: isapi / nginx, 50 conns', '>= 0.6x', 'nginx not available', undefined);
     if (isapi50) addTarget('hello: isapi p99 at 50 conns', '< 5 ms', `${isapi50.p99ms!.toFixed(2)} ms`, isapi50.p99ms! < 5);
   }
