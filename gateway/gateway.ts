@@ -12,6 +12,7 @@ import type { BridgePool } from './bridge-pool';
 import type { GatewayConfig } from './config';
 import { checkRequestLimits, clientErrorStatus, parserHeadLimit, reasonPhrase, refusalResponse, timeoutCheckInterval } from './http-limits';
 import { buildAccessLogEntry } from '../metrics/access-log';
+import { accessLog } from './access-log-writer';
 import { trackInFlight } from '../metrics/record';
 import { GatewayInternalRequests } from './internal-requests';
 import { IsapiExchange, type ExchangeResult } from './isapi-exchange';
@@ -104,7 +105,7 @@ export class Gateway {
             bytesOut: line.bytesOut,
           });
         }
-        if (this.opts.accessLog) process.stdout.write(JSON.stringify(line) + '\n');
+        if (this.opts.accessLog) accessLog.write(line);
       },
       inFlight: (delta, route, upstream) => {
         this.inFlight += delta;
@@ -363,28 +364,22 @@ export class Gateway {
 
   private accessLog(info: RequestInfo, result: ExchangeResult, started: bigint): void {
     if (!this.opts.accessLog) return;
-    const acc = result.end?.accounting;
-    const entry = {
-      ...buildAccessLogEntry({
-        requestId: info.requestId,
-        app: info.appName,
-        method: info.method,
-        path: info.scriptName + info.pathInfo,
-        status: result.status,
-        bytesIn: result.bytesIn,
-        bytesOut: result.bytesOut,
-        durationSeconds: Number(process.hrtime.bigint() - started) / 1e9,
-        accounting: acc,
-      }),
-      // What IIS logs beside the status: the query (cs-uri-query), the ECB's own status and log data.
-      query: info.queryString.slice(0, 2048) || undefined,
+    const entry = buildAccessLogEntry({
+      requestId: info.requestId,
+      app: info.appName,
+      method: info.method,
+      path: info.scriptName + info.pathInfo,
+      status: result.status,
+      bytesIn: result.bytesIn,
+      bytesOut: result.bytesOut,
+      durationSeconds: Number(process.hrtime.bigint() - started) / 1e9,
+      accounting: result.end?.accounting,
+      query: info.queryString,
       ecbStatus: result.end?.loggedStatus,
-      logData: result.end?.logData || undefined,
-      rejectedSecondOutstanding: acc?.rejectedSecondOutstanding || undefined,
-      completionErrors: acc && Object.keys(acc.completionErrors).length > 0 ? acc.completionErrors : undefined,
+      logData: result.end?.logData,
       error: result.error,
-    };
-    process.stdout.write(JSON.stringify(entry) + '\n');
+    });
+    accessLog.write(entry);
   }
 
   /**

@@ -262,7 +262,20 @@ describe('access log line', () => {
       maxOutstanding: 1,
       longestPendingMs: 1500,
       appendLog: 'user=42&cart=7',
+      rejectedSecondOutstanding: 2,
+      completionErrors: { '64': 2, '995': 1, '4242': 4, '31337': 1 },
     });
+  });
+
+  it('writes what IIS logs beside the status only when there is something to say', () => {
+    const base = { requestId: 'r', app: 'a', method: 'GET', path: '/x.dll', status: 200, bytesIn: 0, bytesOut: 0, durationSeconds: 0 };
+    const quiet = JSON.parse(formatAccessLogLine({ ...base, accounting: emptyAccounting(), query: '', logData: '' })) as Record<string, unknown>;
+    for (const key of ['query', 'ecbStatus', 'logData', 'rejectedSecondOutstanding', 'completionErrors', 'error']) expect(quiet).not.toHaveProperty(key);
+    const told = JSON.parse(
+      formatAccessLogLine({ ...base, query: `a=1&${'q'.repeat(5000)}`, ecbStatus: 418, logData: 'teapot', error: 'client closed the connection' }),
+    ) as Record<string, unknown>;
+    expect(told).toMatchObject({ ecbStatus: 418, logData: 'teapot', error: 'client closed the connection' });
+    expect(told.query).toHaveLength(2048);
   });
 
   it('has the same keys without accounting and caps request-derived strings', () => {
