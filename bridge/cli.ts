@@ -3,6 +3,8 @@
  * isapi-bridge: hosts ISAPI extensions for an isapi-gateway. Usually started
  * and supervised by the gateway; run it by hand for a bridge on another host.
  */
+// First: V8 flags must be set before the code they are about runs.
+import './gc-flags';
 import fs from 'node:fs';
 import path from 'node:path';
 import tlsModule from 'node:tls';
