@@ -3,16 +3,16 @@
  * per request): one insert and one delete per request, a few dozen entries live
  * at a time, for as long as the bridge runs.
  *
- * Not a Map, and not a plain object, on purpose. Both keep entries in a hash table
- * that is replaced by a new one when inserts have used up its room: a Map when
- * deletes have left holes (every few dozen requests here), an object's
- * integer-keyed elements once they have turned into a dictionary (after some
- * 250 000 requests). The replaced table keeps its entries until the next full GC
- * (for a Map, OrderedHashTable::Rehash in V8's src/objects/ordered-hash-table.cc),
- * and one in the old generation is a root for every minor GC until then. So every
- * request that any replaced table had held survived its scavenges and was
- * promoted: under hello load the bridge's main thread promoted about 2 MB per
- * scavenge, with ~9 ms pauses (bench/RESULTS.md, session 7).
+ * Not a Map, on purpose. V8 keeps a Map's entries in a hash table that, with
+ * deletes leaving holes, is replaced every few dozen requests here. The replaced
+ * table keeps its entries until the next full GC (OrderedHashTable::Rehash in
+ * V8's src/objects/ordered-hash-table.cc), and one in the old generation is a root
+ * for every minor GC until then. So every request that a replaced table had held
+ * survived its scavenges and was promoted: under hello load the bridge's main
+ * thread promoted about 2 MB per scavenge, with ~9 ms pauses (bench/RESULTS.md,
+ * session 7; gc-flags.ts has the other half of that story). A plain object is no
+ * better in the long run: its integer keys become a dictionary, which is replaced
+ * when full in the same way.
  *
  * Here the entries live in two arrays that are only replaced when the table
  * grows: open addressing on the key's low bits, linear probing, and deletion by
