@@ -88,7 +88,7 @@ export class ExtensionThreadHandle {
   readonly holds = new Map<string, number>();
   /** When this thread became busy with its current request, as the main thread saw it (performance.now()). */
   busySince = 0;
-  /** Expected milliseconds of the requests waiting on this thread (ThreadPool.estimate of each). */
+  /** Expected milliseconds of the requests waiting on this thread (the backlogEstimateMs of each). */
   backlogMs = 0;
   readonly signal: Int32Array;
 

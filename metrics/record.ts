@@ -149,6 +149,8 @@ interface OutcomeSeries {
 
 /** The series of one route and app's requests, found by two Map lookups on strings from the configuration. */
 interface RouteSeries {
+  readonly route: string;
+  readonly app: string;
   readonly inFlight: BufferedSeries;
   readonly requestBytes: Map<MethodClass, BufferedSeries>;
   /** By method class, then status class. */
@@ -170,29 +172,27 @@ function routeSeries(metrics: Pick<HttpMetrics, 'httpRequestsInFlight'>, route: 
   if (!byApp) byRoute.set(route, (byApp = new Map()));
   let series = byApp.get(app);
   if (!series) {
-    series = { inFlight: bufferedSeries(metrics.httpRequestsInFlight, { route, app }), requestBytes: new Map(), outcomes: new Map() };
+    series = { route, app, inFlight: bufferedSeries(metrics.httpRequestsInFlight, { route, app }), requestBytes: new Map(), outcomes: new Map() };
     byApp.set(app, series);
   }
   return series;
 }
 
-function outcomeSeries(metrics: HttpMetrics, route: string, app: string, method: MethodClass, status_class: StatusClass): OutcomeSeries {
-  const outcomes = routeSeries(metrics, route, app).outcomes;
-  let byStatus = outcomes.get(method);
-  if (!byStatus) outcomes.set(method, (byStatus = new Map()));
+function outcomeSeries(metrics: HttpMetrics, of: RouteSeries, method: MethodClass, status_class: StatusClass): OutcomeSeries {
+  let byStatus = of.outcomes.get(method);
+  if (!byStatus) of.outcomes.set(method, (byStatus = new Map()));
   let series = byStatus.get(status_class);
   if (!series) {
-    const labels = { route, app, method, status_class };
+    const labels = { route: of.route, app: of.app, method, status_class };
     series = { labels, requests: bufferedSeries(metrics.httpRequests, labels), responseBytes: bufferedSeries(metrics.httpResponseBytes, labels) };
     byStatus.set(status_class, series);
   }
   return series;
 }
 
-function requestBytesSeries(metrics: HttpMetrics, route: string, app: string, method: MethodClass): BufferedSeries {
-  const byMethod = routeSeries(metrics, route, app).requestBytes;
-  let series = byMethod.get(method);
-  if (!series) byMethod.set(method, (series = bufferedSeries(metrics.httpRequestBytes, { route, app, method })));
+function requestBytesSeries(metrics: HttpMetrics, of: RouteSeries, method: MethodClass): BufferedSeries {
+  let series = of.requestBytes.get(method);
+  if (!series) of.requestBytes.set(method, (series = bufferedSeries(metrics.httpRequestBytes, { route: of.route, app: of.app, method })));
   return series;
 }
 
@@ -203,10 +203,11 @@ function requestBytesSeries(metrics: HttpMetrics, route: string, app: string, me
  */
 export function observeHttpRequest(metrics: HttpMetrics, obs: HttpRequestObservation): void {
   const method = methodClass(obs.method);
-  const outcome = outcomeSeries(metrics, obs.route, obs.app, method, statusClass(obs.status));
+  const of = routeSeries(metrics, obs.route, obs.app);
+  const outcome = outcomeSeries(metrics, of, method, statusClass(obs.status));
   outcome.requests.add(1);
   metrics.httpRequestDuration.observe(outcome.labels, Math.max(0, obs.durationSeconds));
-  requestBytesSeries(metrics, obs.route, obs.app, method).add(Math.max(0, obs.requestBytes));
+  requestBytesSeries(metrics, of, method).add(Math.max(0, obs.requestBytes));
   outcome.responseBytes.add(Math.max(0, obs.responseBytes));
 }
 
