@@ -674,18 +674,24 @@ async function helloWorkload(contenders: Contender[], notes: Contender[]): Promi
   return rounds;
 }
 
+/** Per-round ratios of one contender's req/s to another's, and their median. */
+interface PairedRatio {
+  median: number;
+  each: number[];
+}
+
 /**
  * `a`'s req/s over `b`'s, round by round, and the median of those ratios. The two
  * ran back to back in each round, so each ratio compares one phase of the machine
  * with itself; the ratio of the two median rounds may pair a fast phase with a slow one.
  */
-function pairedRatio(a: readonly Row[], b: readonly Row[]): { median: number; each: number[] } {
+function pairedRatio(a: readonly Row[], b: readonly Row[]): PairedRatio {
   const each = a.map((row, i) => row.rps! / b[i]!.rps!);
   return { median: lowerMedian(each, (x) => x), each };
 }
 
 /** "1.52x (rounds 1.27x, 1.52x, 1.78x; median rounds 8352 vs 5996 req/s)" */
-function describeRatio(r: { median: number; each: number[] }, a: Row, b: Row): string {
+function describeRatio(r: PairedRatio, a: Row, b: Row): string {
   const rounds = r.each.length > 1 ? `rounds ${r.each.map((x) => `${x.toFixed(2)}x`).join(', ')}; median rounds ` : '';
   return `${r.median.toFixed(2)}x (${rounds}${fmt(a.rps)} vs ${fmt(b.rps)} req/s)`;
 }
@@ -868,7 +874,7 @@ async function main(): Promise<void> {
     const isapi50 = at('isapi', 50);
     const proxy50 = at('proxy3', 50);
     const nginx50 = [at('nginx-1', 50), at('nginx-auto', 50)].filter((r): r is Row => !!r).sort((a, b) => b.rps! - a.rps!)[0];
-    const versus = (other: string): { median: number; each: number[] } => pairedRatio(helloRounds.get('isapi')!, helloRounds.get(other)!);
+    const versus = (other: string): PairedRatio => pairedRatio(helloRounds.get('isapi')!, helloRounds.get(other)!);
     if (isapi50 && proxy50) {
       const ratio = versus('proxy3');
       addTarget('hello: isapi / http-proxy-3 (keep-alive agent), 50 conns', '>= 1.5x', describeRatio(ratio, isapi50, proxy50), ratio.median >= 1.5);

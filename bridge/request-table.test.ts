@@ -1,17 +1,16 @@
 import { RequestTable } from './request-table';
 
 describe('RequestTable', () => {
-  test('set, get, has and delete keep the size in step, and replacing a key does not count it twice', () => {
+  test('set, get and delete keep the size in step, and replacing a key does not count it twice', () => {
     const table = new RequestTable<string>();
     table.set(1, 'a');
     table.set(2, 'b');
     table.set(2, 'B');
     expect(table.size).toBe(2);
     expect(table.get(2)).toBe('B');
-    expect(table.has(1)).toBe(true);
+    expect(table.get(1)).toBe('a');
     expect(table.delete(1)).toBe(true);
     expect(table.delete(1)).toBe(false);
-    expect(table.has(1)).toBe(false);
     expect(table.get(1)).toBeUndefined();
     expect(table.size).toBe(1);
   });
@@ -50,7 +49,8 @@ describe('RequestTable', () => {
     expect(disagreements).toEqual([]);
     expect(model.size).toBeGreaterThan(300); // the long-lived ones made the table grow and collide
     expect(table.keys().sort((a, b) => a - b)).toEqual([...model.keys()].sort((a, b) => a - b));
-    expect(table.values().sort((a, b) => a - b)).toEqual([...model.values()].sort((a, b) => a - b));
+    for (const [k, v] of model) if (table.get(k) !== v) disagreements.push(k);
+    expect(disagreements).toEqual([]);
   });
 
   test('keys past 2^32 work (a long-lived bridge); zero and non-keys are never found, and cannot be set', () => {
@@ -60,7 +60,7 @@ describe('RequestTable', () => {
     table.set(big + 64, 'bigger');
     expect(table.get(big)).toBe('big');
     expect(table.get(big + 64)).toBe('bigger');
-    expect(table.has(0)).toBe(false);
+    expect(table.get(0)).toBeUndefined();
     expect(table.get(-1)).toBeUndefined();
     expect(() => table.set(0, 'x')).toThrow(RangeError);
     expect(() => table.set(1.5, 'x')).toThrow(/positive integer, got 1.5/);

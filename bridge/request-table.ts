@@ -44,10 +44,6 @@ export class RequestTable<V> {
     return i < 0 ? undefined : this.valueAt[i];
   }
 
-  has(key: number): boolean {
-    return this.find(key) >= 0;
-  }
-
   /** Adds or replaces. `key` must be a positive integer. */
   set(key: number, value: V): void {
     if (!(key > 0 && Number.isInteger(key))) throw new RangeError(`request table key must be a positive integer, got ${key}`);
@@ -86,14 +82,6 @@ export class RequestTable<V> {
 
   keys(): number[] {
     return this.keyAt.filter((key) => key !== EMPTY);
-  }
-
-  values(): V[] {
-    const out: V[] = [];
-    this.keyAt.forEach((key, i) => {
-      if (key !== EMPTY) out.push(this.valueAt[i]!);
-    });
-    return out;
   }
 
   private find(key: number): number {
