@@ -80,6 +80,8 @@ export class RequestContext {
   readonly accountant: RequestAccountant;
   /** HttpExtensionProc has returned (PENDING or otherwise). */
   returned = false;
+  /** Set when HttpExtensionProc returns: the thread's milliseconds on the request until then. */
+  threadMs: number | undefined;
   /** HSE_STATUS from DONE_WITH_SESSION when it arrives (possibly before PENDING is returned). */
   doneStatus: number | undefined;
   finished = false;

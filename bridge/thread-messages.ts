@@ -31,6 +31,14 @@ export const REQUEST_SLOTS = 4;
 /** RequestSlot.START once an extension thread has begun the request. */
 export const STARTED = -1;
 
+/**
+ * Milliseconds on a clock every thread of the process reads alike (each thread's
+ * performance.now() counts from that thread's own start).
+ */
+export function sharedClockMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
 export interface WorkerInit {
   /** Owner slot baked into ConnIDs (bits 40..47) so the native shim can route any thread's call. */
   slot: number;
@@ -38,6 +46,13 @@ export interface WorkerInit {
   shimPath: string;
   /** Worker-wide wake-up counter the main thread bumps after every message or flush. */
   signal: SharedArrayBuffer;
+  /**
+   * One Float64 the thread sets to sharedClockMs() as it calls HttpExtensionProc and to
+   * 0 when the call returns: the pool's measure of a thread stuck in one call, which the
+   * main thread's own view (when the answers reach it) would overstate whenever its
+   * turn or the CPU keeps them waiting.
+   */
+  callClock: SharedArrayBuffer;
   serverSoftware: string;
   siteRoot: string;
   /** Response bytes a request may have in flight before a synchronous WriteClient blocks. */
@@ -78,17 +93,23 @@ export type WorkerToMain =
   /**
    * Encoded frames for the gateway, to be written in this order (see packFrames).
    * `end` marks the request finished (RESPONSE_END included); `op` asks for an
-   * ioDone once they have been written.
+   * ioDone once they have been written. An `end` after HttpExtensionProc returned
+   * carries `threadMs`.
    */
-  | { t: 'out'; key: number; bytes: BodyPart[]; end: boolean; op?: number }
+  | { t: 'out'; key: number; bytes: BodyPart[]; end: boolean; op?: number; threadMs?: number }
   /** TransmitFile / VectorSend: send these in order, file ranges read by the main thread, then ioDone. */
   | { t: 'segments'; key: number; segments: OutputSegment[]; op: number }
   /** HSE_REQ_REPORT_UNHEALTHY from an extension. */
   | { t: 'unhealthy'; key: number; reason: string }
   /** Live async-operation metrics recorded on this thread since the last batch. */
   | { t: 'stats'; batch: StatsBatch }
-  /** HttpExtensionProc returned: the thread is free for the next request of its queue. */
-  | { t: 'returned'; key: number; pending: boolean }
+  /**
+   * HttpExtensionProc returned: the thread is free for the next request of its queue.
+   * `threadMs`: the thread's milliseconds on the request, from its run message to the
+   * return. The pool paces in-advance hand-overs by it: the main thread's own clock
+   * would add however long its turn kept the message waiting.
+   */
+  | { t: 'returned'; key: number; pending: boolean; threadMs: number }
   | { t: 'log'; level: LogLevel; msg: string; fields?: Record<string, string | number | boolean> }
   | { t: 'ready'; slot: number }
   | { t: 'fatal'; msg: string };

@@ -16,14 +16,25 @@
  * has been inside one call for STUCK_AFTER_MS gives up the requests waiting on it to
  * the next thread that finishes one, so nothing waits behind a slow extension call
  * while other threads keep serving.
+ *
+ * Like an IIS completion port, whose concurrency value is the number of CPUs, the
+ * pool wakes an idle thread for a fast app's request (one under PREFETCH_HORIZON_MS)
+ * only while fewer than `runningThreads` threads are running. Past that, the request
+ * waits for the running threads: held in advance by one that will reach it within the
+ * horizon, or in its queue. Each thread woken for a request or two costs more than
+ * the request, and on one core four threads taking turns cost about a third more CPU
+ * per request than one (bench/RESULTS.md, session 8). Slow apps still go to idle
+ * threads; a thread stuck in one call does not count as running, and idle threads
+ * take over what waits on it or for it.
  */
 import { Worker } from 'node:worker_threads';
+import os from 'node:os';
 import path from 'node:path';
 import type { AppSettings } from './request-info';
 import type { StatsBatch } from './live-metrics';
 import { RequestTable } from './request-table';
 import { SlotArena, createArenaMemory } from './slot-arena';
-import { RequestSlot, type MainToWorker, type BodyPart, type OutputSegment, type WorkerInit, type WorkerToMain, type LogLevel } from './thread-messages';
+import { RequestSlot, sharedClockMs, type MainToWorker, type BodyPart, type OutputSegment, type WorkerInit, type WorkerToMain, type LogLevel } from './thread-messages';
 
 export interface ThreadPoolOptions {
   threads: number;
@@ -34,6 +45,8 @@ export interface ThreadPoolOptions {
   outputWindow: number;
   /** Most requests a busy thread may hold in advance (0: hand requests to idle threads only). */
   maxPrefetch?: number;
+  /** Threads running at once before fast requests wait on them rather than wake idle ones (default: the CPUs this process may use). */
+  runningThreads?: number;
 }
 
 /** A request waiting for, or running on, an extension thread. */
@@ -86,22 +99,32 @@ export class ExtensionThreadHandle {
   readonly waiting: Dispatchable[] = [];
   /** Requests per app this thread is busy with or holds in advance (maxConcurrency counts threads). */
   readonly holds = new Map<string, number>();
-  /** When this thread became busy with its current request, as the main thread saw it (performance.now()). */
+  /** When this thread became busy with its current request, as the main thread saw it (sharedClockMs()). */
   busySince = 0;
   /** Expected milliseconds of the requests waiting on this thread (the backlogEstimateMs of each). */
   backlogMs = 0;
   readonly signal: Int32Array;
+  /** WorkerInit.callClock: when the thread entered its current HttpExtensionProc call, 0 outside one. */
+  private readonly callSince: Float64Array;
 
   constructor(
     readonly slot: number,
     readonly worker: Worker,
     signal: SharedArrayBuffer,
+    callClock: SharedArrayBuffer,
     /** WriteClient frames from this thread. */
     readonly output: SlotArena,
     /** Request body bytes to this thread. */
     readonly input: SlotArena,
   ) {
     this.signal = new Int32Array(signal);
+    this.callSince = new Float64Array(callClock);
+  }
+
+  /** Inside one HttpExtensionProc call for STUCK_AFTER_MS or more, by the thread's own account (`now`: sharedClockMs()). */
+  stuck(now: number): boolean {
+    const since = this.callSince[0]!;
+    return since !== 0 && now - since >= STUCK_AFTER_MS;
   }
 
   /** An 'out' message's parts as bytes, and what frees their arena slots once written. */
@@ -142,6 +165,9 @@ export class ThreadPool {
   private stopped = false;
   private readonly appNames: string[];
   private readonly maxPrefetch: number;
+  private readonly runningThreads: number;
+  /** Armed while requests wait on or for running threads: idle threads take them over if those get stuck. */
+  private stuckCheck: NodeJS.Timeout | undefined;
   /** Each app's recent milliseconds per request on a thread (unknown until one has finished). */
   private readonly pace = new Map<string, number>();
 
@@ -151,6 +177,7 @@ export class ThreadPool {
   ) {
     this.appNames = options.apps.map((a) => a.name);
     this.maxPrefetch = Math.max(0, options.maxPrefetch ?? DEFAULT_MAX_PREFETCH);
+    this.runningThreads = Math.max(1, options.runningThreads ?? os.availableParallelism());
     for (const app of options.apps) {
       this.queues.set(app.name, []);
       this.occupied.set(app.name, 0);
@@ -174,6 +201,7 @@ export class ThreadPool {
 
   private spawn(slot: number): Promise<void> {
     const signal = new SharedArrayBuffer(4);
+    const callClock = new SharedArrayBuffer(Float64Array.BYTES_PER_ELEMENT);
     const outputArena = createArenaMemory();
     const inputArena = createArenaMemory(INPUT_SLOTS);
     const init: WorkerInit = {
@@ -181,6 +209,7 @@ export class ThreadPool {
       apps: this.options.apps,
       shimPath: this.options.shimPath,
       signal,
+      callClock,
       serverSoftware: this.options.serverSoftware,
       siteRoot: this.options.siteRoot,
       outputWindow: this.options.outputWindow,
@@ -188,7 +217,7 @@ export class ThreadPool {
       inputArena,
     };
     const worker = new Worker(path.join(__dirname, 'worker.js'), { workerData: init, stdout: false, stderr: false });
-    const handle = new ExtensionThreadHandle(slot, worker, signal, new SlotArena(outputArena), new SlotArena(inputArena));
+    const handle = new ExtensionThreadHandle(slot, worker, signal, callClock, new SlotArena(outputArena), new SlotArena(inputArena));
     this.threads.push(handle);
     return new Promise((resolve, reject) => {
       let ready = false;
@@ -197,7 +226,7 @@ export class ThreadPool {
           case 'out': {
             const { bytes, written } = handle.resolve(msg.bytes);
             this.events.out(msg.key, bytes, msg.end, msg.op, written);
-            if (msg.end) this.finished(handle, msg.key);
+            if (msg.end) this.finished(handle, msg.key, msg.threadMs);
             return;
           }
           case 'segments':
@@ -210,7 +239,7 @@ export class ThreadPool {
             this.events.stats(msg.batch);
             return;
           case 'returned':
-            this.returned(handle, msg.key, msg.pending);
+            this.returned(handle, msg.key, msg.pending, msg.threadMs);
             return;
           case 'log':
             this.events.log(msg.level, msg.msg, { thread: slot, ...msg.fields });
@@ -293,19 +322,74 @@ export class ThreadPool {
   }
 
   private schedule(): void {
-    while (this.toIdleThread() || this.inAdvance());
+    while (this.toRunningThread() || this.toIdleThread() || this.inAdvance());
+  }
+
+  /** Busy threads, other than `except`, not stuck in one call (`now`: sharedClockMs()). */
+  private running(now: number, except?: ExtensionThreadHandle): number {
+    let n = 0;
+    for (const t of this.threads) if (t !== except && t.busyWith && !t.stuck(now)) n++;
+    return n;
+  }
+
+  /**
+   * While `runningThreads` threads are running, hands one queued request of a fast app to
+   * the running thread with the least work waiting, if that stays within the horizon,
+   * rather than waking an idle thread.
+   */
+  private toRunningThread(): boolean {
+    if (this.maxPrefetch === 0 || this.idle.length === 0) return false;
+    const now = sharedClockMs();
+    if (this.running(now) < this.runningThreads) return false;
+    const candidates = this.threads.filter((t) => t.busyWith && !t.stuck(now)).sort((a, b) => a.backlogMs - b.backlogMs);
+    return this.handInAdvance(candidates, 'within-horizon');
+  }
+
+  /** Hands one queued request in advance to the first of the busy `candidates` that may take one in `mode`. */
+  private handInAdvance(candidates: ExtensionThreadHandle[], mode: 'in-advance' | 'within-horizon'): boolean {
+    for (const thread of candidates) {
+      const req = this.pick(thread, mode);
+      if (!req) continue;
+      this.assign(thread, req, true);
+      return true;
+    }
+    return false;
+  }
+
+  private armStuckCheck(): void {
+    if (this.stuckCheck || this.stopped || this.threads.length < 2) return;
+    this.stuckCheck = setTimeout(() => this.takeOverFromStuck(), STUCK_AFTER_MS + 1);
+    this.stuckCheck.unref();
+  }
+
+  /** Idle threads take over the requests waiting on threads stuck in one call. */
+  private takeOverFromStuck(): void {
+    this.stuckCheck = undefined;
+    const now = sharedClockMs();
+    for (const stuck of this.threads) {
+      if (!stuck.stuck(now)) continue;
+      while (this.idle.length > 0 && this.takeBack(stuck, this.idle[this.idle.length - 1]!)) this.idle.pop();
+    }
+    this.schedule();
+    // Again while anything waits for a thread: an idle thread may only turn up later.
+    if (this.threads.some((t) => t.waiting.length > 0) || this.appNames.some((app) => this.queues.get(app)!.length > 0)) this.armStuckCheck();
   }
 
   /** Starts one queued request on an idle thread, if any idle thread may take one. */
   private toIdleThread(): boolean {
+    if (this.idle.length === 0) return false;
+    // With runningThreads running, a fast app's requests wait for them (toRunningThread).
+    const mode = this.running(sharedClockMs()) >= this.runningThreads ? 'now-unless-fast' : 'now';
     for (let i = this.idle.length - 1; i >= 0; i--) {
       const thread = this.idle[i]!;
-      const req = this.pick(thread, false);
+      const req = this.pick(thread, mode);
       if (!req) continue;
       this.idle.splice(i, 1);
       this.assign(thread, req, false);
       return true;
     }
+    // What waits for the running threads goes to the idle ones should those get stuck.
+    if (mode === 'now-unless-fast') this.armStuckCheck();
     return false;
   }
 
@@ -313,13 +397,7 @@ export class ThreadPool {
   private inAdvance(): boolean {
     if (this.maxPrefetch === 0) return false;
     const candidates = this.threads.filter((t) => t.busyWith && t.waiting.length < this.maxPrefetch).sort((a, b) => a.backlogMs - b.backlogMs);
-    for (const thread of candidates) {
-      const req = this.pick(thread, true);
-      if (!req) continue;
-      this.assign(thread, req, true);
-      return true;
-    }
-    return false;
+    return this.handInAdvance(candidates, 'in-advance');
   }
 
   /**
@@ -338,19 +416,39 @@ export class ThreadPool {
   private fitsInAdvance(thread: ExtensionThreadHandle, appName: string): boolean {
     if (thread.waiting.length >= this.maxPrefetch) return false;
     if (thread.waiting.length === 0) return true;
+    return this.fitsWithinHorizon(thread, appName);
+  }
+
+  /** An app known to take less than the horizon per request. */
+  private isFast(appName: string): boolean {
+    const pace = this.pace.get(appName);
+    return pace !== undefined && pace <= PREFETCH_HORIZON_MS;
+  }
+
+  /** Whether one more request of `appName`, at its known pace, keeps the work waiting on `thread` within PREFETCH_HORIZON_MS. */
+  private fitsWithinHorizon(thread: ExtensionThreadHandle, appName: string): boolean {
+    if (thread.waiting.length >= this.maxPrefetch) return false;
     const pace = this.pace.get(appName);
     return pace !== undefined && thread.backlogMs + pace <= PREFETCH_HORIZON_MS;
   }
 
-  /** The next request for `thread` by round robin over the apps it may take. */
-  private pick(thread: ExtensionThreadHandle, inAdvance: boolean): Dispatchable | undefined {
+  /**
+   * The next request for `thread` by round robin over the apps it may take: to run
+   * `now` (an idle thread; `now-unless-fast`: only of apps slower than the horizon),
+   * `in-advance` (a busy one, PREFETCH_HORIZON_MS or a first one) or `within-horizon`
+   * (a running one, only what it will reach within the horizon).
+   */
+  private pick(thread: ExtensionThreadHandle, mode: 'now' | 'now-unless-fast' | 'in-advance' | 'within-horizon'): Dispatchable | undefined {
     const apps = this.appNames;
     for (let n = 0; n < apps.length; n++) {
       const app = apps[(this.rr + n) % apps.length]!;
       const queue = this.queues.get(app)!;
       if (queue.length === 0 || !this.mayTake(thread, app)) continue;
+      if (mode === 'now-unless-fast' && this.isFast(app)) continue;
       // In advance only what needs nothing more than its run message (FIFO per app is kept).
-      if (inAdvance && (!queue[0]!.selfContained || !this.fitsInAdvance(thread, app))) continue;
+      if ((mode === 'in-advance' || mode === 'within-horizon') && !queue[0]!.selfContained) continue;
+      if (mode === 'in-advance' && !this.fitsInAdvance(thread, app)) continue;
+      if (mode === 'within-horizon' && !this.fitsWithinHorizon(thread, app)) continue;
       this.rr = (this.rr + n + 1) % apps.length;
       return queue.shift();
     }
@@ -393,9 +491,11 @@ export class ThreadPool {
       thread.backlogMs += estimate;
       // Kept, not transferred: it may have to be sent again to another thread.
       thread.send(req.runMessage());
+      // Should this thread get stuck in its current call, an idle one takes the request over.
+      this.armStuckCheck();
     } else {
       thread.busyWith = req;
-      thread.busySince = performance.now();
+      thread.busySince = sharedClockMs();
       thread.send(req.runMessage(), req.transfer());
     }
   }
@@ -451,16 +551,17 @@ export class ThreadPool {
   private relieveStuck(thread: ExtensionThreadHandle, now: number): void {
     if (!thread.busyWith) return;
     for (const other of this.threads) {
-      if (other === thread || !other.busyWith || now - other.busySince < STUCK_AFTER_MS) continue;
+      if (other === thread || !other.busyWith || !other.stuck(now)) continue;
       while (this.takeBack(other, thread));
     }
   }
 
-  private release(thread: ExtensionThreadHandle): void {
+  /** `threadMs`: the thread's own time on the request, when it reported one. */
+  private release(thread: ExtensionThreadHandle, threadMs: number | undefined): void {
     const req = thread.busyWith;
     if (!req) return;
-    const now = performance.now();
-    const took = now - thread.busySince;
+    const now = sharedClockMs();
+    const took = threadMs ?? now - thread.busySince;
     const pace = this.pace.get(req.appName);
     this.pace.set(req.appName, pace === undefined ? took : pace + PACE_WEIGHT * (took - pace));
     thread.busyWith = undefined;
@@ -472,7 +573,8 @@ export class ThreadPool {
       this.leftWaiting(thread, next);
       thread.busyWith = next;
       thread.busySince = now;
-    } else if (alive && !this.reclaimFor(thread)) {
+    } else if (alive && !(this.running(now, thread) < this.runningThreads && this.reclaimFor(thread))) {
+      // With `runningThreads` threads running, the work held in advance stays where it is.
       this.idle.push(thread);
     }
     if (alive) this.relieveStuck(thread, now);
@@ -488,15 +590,15 @@ export class ThreadPool {
     this.schedule();
   }
 
-  private returned(thread: ExtensionThreadHandle, key: number, pending: boolean): void {
+  private returned(thread: ExtensionThreadHandle, key: number, pending: boolean, threadMs: number): void {
     if (!pending) return;
-    if (thread.busyWith?.key === key) this.release(thread);
+    if (thread.busyWith?.key === key) this.release(thread, threadMs);
     else this.settleWaiting(thread, key);
   }
 
-  private finished(thread: ExtensionThreadHandle, key: number): void {
+  private finished(thread: ExtensionThreadHandle, key: number, threadMs: number | undefined): void {
     this.pendingKeys.delete(key);
-    if (thread.busyWith?.key === key) this.release(thread);
+    if (thread.busyWith?.key === key) this.release(thread, threadMs);
     else this.settleWaiting(thread, key);
   }
 
@@ -510,6 +612,7 @@ export class ThreadPool {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    clearTimeout(this.stuckCheck);
     await Promise.all(this.threads.map((t) => t.worker.terminate()));
   }
 }

@@ -24,7 +24,7 @@ import { StatsRelay } from './live-metrics';
 import { RequestTable } from './request-table';
 import { SlotArena } from './slot-arena';
 import { ServerVariables } from './server-variables';
-import { RequestSlot, STARTED, packFrames, transferList, type BodyPart, type MainToWorker, type OutputSegment, type WorkerInit, type WorkerToMain } from './thread-messages';
+import { RequestSlot, STARTED, packFrames, sharedClockMs, transferList, type BodyPart, type MainToWorker, type OutputSegment, type WorkerInit, type WorkerToMain } from './thread-messages';
 import { decodeRequest } from './wire';
 
 /** Bits 40..47 of a ConnID name the owning thread (see isapi_shim.c). */
@@ -39,6 +39,8 @@ class ExtensionThread implements ContextHost {
   private readonly port = parentPort!;
   readonly liveMetrics = new StatsRelay((batch) => this.send({ t: 'stats', batch }));
   private readonly signal: Int32Array;
+  /** WorkerInit.callClock. */
+  private readonly callSince: Float64Array;
   private readonly apps = new Map<string, { settings: AppSettings; proc: HttpExtensionProc }>();
   /** Running and PENDING requests by key; a ConnID's low 40 bits are its request's key. */
   private readonly byKey = new RequestTable<RequestContext>();
@@ -57,6 +59,7 @@ class ExtensionThread implements ContextHost {
 
   constructor(private readonly init: WorkerInit) {
     this.signal = new Int32Array(init.signal);
+    this.callSince = new Float64Array(init.callClock);
     this.outputWindow = init.outputWindow;
     this.outputArena = new SlotArena(init.outputArena);
     this.inputArena = new SlotArena(init.inputArena);
@@ -107,7 +110,9 @@ class ExtensionThread implements ContextHost {
     let size = 0;
     for (const b of bytes) size += b.length;
     Atomics.add(ctx.shared, RequestSlot.OUTPUT_PENDING, size);
-    const msg: WorkerToMain = op === undefined ? { t: 'out', key: ctx.key, bytes, end } : { t: 'out', key: ctx.key, bytes, end, op };
+    const msg: Extract<WorkerToMain, { t: 'out' }> = { t: 'out', key: ctx.key, bytes, end };
+    if (op !== undefined) msg.op = op;
+    if (end && ctx.threadMs !== undefined) msg.threadMs = ctx.threadMs;
     this.port.postMessage(msg, transferList(bytes));
   }
 
@@ -186,8 +191,10 @@ class ExtensionThread implements ContextHost {
   private handle(msg: MainToWorker, nested: boolean): void {
     switch (msg.t) {
       case 'run':
-        // A run handed in advance (thread-pool.ts) waits for the request before it to return.
-        if (nested || this.nested > 0 || this.procElsewhere) {
+        // A run handed in advance (thread-pool.ts) waits for the request before it to return,
+        // and for those deferred before it: the pool moves waiting requests to other threads
+        // on the assumption that this thread runs its own in the order they were handed over.
+        if (nested || this.nested > 0 || this.procElsewhere || this.deferred.length > 0) {
           this.deferred.push(msg);
           if (this.deferred.length === 1) setImmediate(() => this.runDeferred());
         } else {
@@ -240,6 +247,7 @@ class ExtensionThread implements ContextHost {
   }
 
   private run(msg: RunMessage): void {
+    const startedAt = performance.now();
     const shared = new Int32Array(msg.shared);
     // Handed to this thread in advance and taken back for another, or cancelled: not ours to run.
     if (Atomics.compareExchange(shared, RequestSlot.START, this.init.slot, STARTED) !== this.init.slot) {
@@ -280,31 +288,36 @@ class ExtensionThread implements ContextHost {
     if (app.settings.relayCallbacks) {
       // This thread stays free to serve callbacks, from any thread, while the call runs elsewhere.
       this.procElsewhere = true;
+      this.callSince[0] = sharedClockMs();
       app.proc.async(ecb.address, (err, status) => {
+        this.callSince[0] = 0;
         this.procElsewhere = false;
         if (err) this.log('error', 'HttpExtensionProc threw', { requestId: info.requestId, app: app.settings.name, error: String(err) });
-        this.afterHttpExtensionProc(ctx, err ? HSE_STATUS.ERROR : status);
+        this.afterHttpExtensionProc(ctx, err ? HSE_STATUS.ERROR : status, startedAt);
       });
       return;
     }
     let status: number;
     this.nested++;
+    this.callSince[0] = sharedClockMs();
     try {
       status = app.proc(ecb.address);
     } catch (err) {
       this.log('error', 'HttpExtensionProc threw', { requestId: info.requestId, app: app.settings.name, error: String(err) });
       status = HSE_STATUS.ERROR;
     } finally {
+      this.callSince[0] = 0;
       this.nested--;
     }
-    this.afterHttpExtensionProc(ctx, status);
+    this.afterHttpExtensionProc(ctx, status, startedAt);
   }
 
-  private afterHttpExtensionProc(ctx: RequestContext, status: number): void {
+  private afterHttpExtensionProc(ctx: RequestContext, status: number, startedAt: number): void {
     ctx.returned = true;
+    ctx.threadMs = performance.now() - startedAt;
 
     if (status === HSE_STATUS.PENDING) {
-      this.send({ t: 'returned', key: ctx.key, pending: true });
+      this.send({ t: 'returned', key: ctx.key, pending: true, threadMs: ctx.threadMs });
       // DONE_WITH_SESSION may have come first (IIS allows it); finish now if so.
       if (ctx.doneStatus !== undefined) this.finishRequest(ctx, ctx.doneStatus);
       else this.armPendingTimeout(ctx);
