@@ -21,6 +21,8 @@ interface BridgeFileConfig {
   siteRoot?: string;
   /** See --sched-batch. */
   schedBatch?: boolean;
+  /** See --running-threads. */
+  runningThreads?: number;
 }
 
 function parseAppFlag(spec: string): BridgeAppConfig {
@@ -64,6 +66,13 @@ function tlsFromFlags(listen: string, cert?: string, key?: string, ca?: string, 
   return tls;
 }
 
+/** --running-threads (or the config file's runningThreads): a whole number of at least 1. */
+function runningThreadsOption(value: number | undefined): Pick<BridgeOptions, 'runningThreads'> {
+  if (value === undefined) return {};
+  if (!Number.isInteger(value) || value < 1) throw new Error(`--running-threads ${String(value)}: expected a whole number of threads, at least 1`);
+  return { runningThreads: value };
+}
+
 async function main(): Promise<void> {
   const argv = await yargs(hideBin(process.argv))
     .scriptName('isapi-bridge')
@@ -76,6 +85,10 @@ async function main(): Promise<void> {
     .option('config', { type: 'string', describe: 'JSON file with {"apps": [...], "threads": n}' })
     .option('app', { type: 'string', array: true, describe: 'Mount an extension: <url-path>=<library>' })
     .option('workers', { type: 'number', describe: 'Extension threads, like the IIS worker thread pool', default: 4 })
+    .option('running-threads', {
+      type: 'number',
+      describe: 'Extension threads running at once before a fast app\'s requests wait for one of them instead of waking another (default: the CPUs the bridge may use)',
+    })
     .option('secret-file', { type: 'string', describe: 'File holding the shared secret TCP gateways must present' })
     .option('site-root', { type: 'string', describe: 'Physical directory URLs outside any app map to' })
     .option('sched-batch', {
@@ -114,6 +127,7 @@ async function main(): Promise<void> {
     listen: argv.listen,
     apps,
     threads: file.threads ?? argv.workers,
+    ...runningThreadsOption(argv['running-threads'] ?? file.runningThreads),
     secret,
     ...(tls ? { tls } : {}),
     siteRoot: argv['site-root'] ?? file.siteRoot,

@@ -48,6 +48,8 @@ export interface BridgeOptions {
   listen: string;
   apps: BridgeAppConfig[];
   threads?: number;
+  /** Threads running at once before a fast app's requests wait for one of them (thread-pool.ts; default: the CPUs this process may use). */
+  runningThreads?: number;
   secret?: string;
   /** TLS on a tcp:// listen address (PEM contents); the HMAC HELLO still runs inside it. */
   tls?: Omit<TransportTlsServer, 'onClientError'>;
@@ -136,6 +138,7 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
   const pool = new ThreadPool(
     {
       threads: Math.max(1, options.threads ?? 4),
+      ...(options.runningThreads !== undefined ? { runningThreads: options.runningThreads } : {}),
       apps: good,
       shimPath: options.shimPath ?? defaultShimPath(),
       serverSoftware: DEFAULT_SERVER_SOFTWARE,

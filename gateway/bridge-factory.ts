@@ -88,6 +88,7 @@ export async function startBridgePool(b: BridgeConfig, config: GatewayConfig, op
       bridge: {
         workers: b.workers,
         schedBatch: b.schedBatch,
+        ...(b.runningThreads !== undefined ? { runningThreads: b.runningThreads } : {}),
         siteRoot: config.siteRoot,
         command: wine ? wineBridgeLaunch(drainTimeoutMs) : opts.bridgeCommand,
         ...(wine ? { readyTimeoutMs: 60000 } : {}),

@@ -40,6 +40,8 @@ export interface BridgeConfig {
   processes: number;
   /** Local bridge on Linux: run its threads under SCHED_BATCH (bridge/sched-batch.ts; default true). */
   schedBatch: boolean;
+  /** Local bridge: extension threads running at once before a fast app's requests wait for one (bridge/thread-pool.ts; default: its CPUs). */
+  runningThreads?: number;
   /** Local bridge: replace a process (with drain) after it was given this many requests. */
   recycleAfterRequests?: number;
   /** Local bridge: replace a process (with drain) whose resident memory exceeds this. */
@@ -311,7 +313,7 @@ export function parseConfig(raw: unknown, source: string, baseDir: string): Gate
   const admin = adminReader ? readServer(adminReader, { host: server.host, port: 9100 }) : undefined;
 
   const bridges: BridgeConfig[] = r.map('bridges').map(([name, b]) => {
-    b.allowOnly(['mode', 'listen', 'address', 'workers', 'secretFile', 'maxConnections', 'processes', 'recycleAfterRequests', 'recycleAboveRssBytes', 'memoryCheckIntervalMs', 'runtime', 'tls', 'schedBatch']);
+    b.allowOnly(['mode', 'listen', 'address', 'workers', 'secretFile', 'maxConnections', 'processes', 'recycleAfterRequests', 'recycleAboveRssBytes', 'memoryCheckIntervalMs', 'runtime', 'tls', 'schedBatch', 'runningThreads']);
     const mode = b.string('mode') ?? 'local';
     if (mode !== 'local' && mode !== 'remote') b.fail('mode', '"local" or "remote"', mode);
     const address = mode === 'local' ? b.string('listen') : b.string('address', true);
@@ -344,17 +346,19 @@ export function parseConfig(raw: unknown, source: string, baseDir: string): Gate
       b.fail('processes', '1 with a fixed tcp:// listen address (several processes need unix: or pipe: addresses, or no listen)', processes);
     }
     if (mode === 'remote') {
-      for (const f of ['processes', 'recycleAfterRequests', 'recycleAboveRssBytes', 'memoryCheckIntervalMs', 'schedBatch']) {
+      for (const f of ['processes', 'recycleAfterRequests', 'recycleAboveRssBytes', 'memoryCheckIntervalMs', 'schedBatch', 'runningThreads']) {
         if (b.value[f] !== undefined) b.fail(f, 'no value: a remote bridge is not started by the gateway', b.value[f]);
       }
     }
     const recycleAfterRequests = b.int('recycleAfterRequests', 1, Number.MAX_SAFE_INTEGER);
     const recycleAboveRssBytes = b.int('recycleAboveRssBytes', 16 * 1024 * 1024, Number.MAX_SAFE_INTEGER);
     const memoryCheckIntervalMs = b.int('memoryCheckIntervalMs', 100, 3600000);
+    const runningThreads = b.int('runningThreads', 1, 256);
     return {
       ...(runtime ? { runtime: runtime as BridgeRuntimeKind } : {}),
       processes,
       schedBatch: readBoolean(b, 'schedBatch', DEFAULT_SCHED_BATCH),
+      ...(runningThreads !== undefined ? { runningThreads } : {}),
       ...(recycleAfterRequests !== undefined ? { recycleAfterRequests } : {}),
       ...(recycleAboveRssBytes !== undefined ? { recycleAboveRssBytes } : {}),
       ...(memoryCheckIntervalMs !== undefined ? { memoryCheckIntervalMs } : {}),

@@ -21,6 +21,8 @@ export interface LocalBridgeOptions {
   workers: number;
   /** Written to the bridge's config file: see bridge/sched-batch.ts. */
   schedBatch: boolean;
+  /** Written to the bridge's config file: see bridge/thread-pool.ts. */
+  runningThreads?: number;
   siteRoot: string;
   secret?: string;
   logger: Logger;
@@ -67,7 +69,7 @@ export class LocalBridge extends EventEmitter {
     this.label = opts.label ?? opts.name;
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'isapi-bridge-config-'));
     this.configFile = path.join(dir, `${opts.name}.json`);
-    fs.writeFileSync(this.configFile, JSON.stringify({ apps: opts.apps, threads: opts.workers, siteRoot: opts.siteRoot, schedBatch: opts.schedBatch }), { mode: 0o600 });
+    fs.writeFileSync(this.configFile, JSON.stringify({ apps: opts.apps, threads: opts.workers, runningThreads: opts.runningThreads, siteRoot: opts.siteRoot, schedBatch: opts.schedBatch }), { mode: 0o600 });
     if (opts.secret) fs.writeFileSync(this.configFile + '.secret', opts.secret, { mode: 0o600 });
   }
 

@@ -114,6 +114,8 @@ describe('configuration errors', () => {
     [{ server: { port: 'eighty' }, apps: [] }, /server\.port: expected an integer from 0 to 65535, got "eighty"/],
     [{ apps: [{ mount: '/x.dll', library: 'x.so', colour: 'red' }] }, /apps\[0\]\.colour: expected one of the known fields/],
     [{ bridges: { b: { mode: 'remote', address: 'tcp://h:1' } }, apps: [] }, /bridges\.b\.secretFile: expected a shared secret file/],
+    [{ bridges: { b: { workers: 4, runningThreads: 0 } }, apps: [] }, /bridges\.b\.runningThreads: expected an integer from 1 to 256, got 0/],
+    [{ bridges: { b: { mode: 'remote', address: 'unix:/tmp/b.sock', runningThreads: 2 } }, apps: [] }, /bridges\.b\.runningThreads: expected no value: a remote bridge is not started by the gateway/],
   ])('%j is refused with a message naming the file and field', (config, message) => {
     const file = writeConfig(config);
     const r = runCli(['--config', file]);

@@ -6,7 +6,9 @@
  * client before any thread started it never reaches the extension.
  */
 import http from 'node:http';
-import { RunningGateway, request, sample, sleep, startGateway, writeConfig } from '../harness';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { BRIDGE_CLI, RunningGateway, request, sample, sleep, startGateway, tempDir, writeConfig } from '../harness';
 
 let gw: RunningGateway;
 
@@ -22,11 +24,16 @@ afterAll(async () => {
   await gw?.stop();
 });
 
-/** Milliseconds from `start` until the request is answered, with its body. */
-async function timed(start: number, path: string): Promise<{ ms: number; body: string }> {
-  const r = await request(`${gw.url}${path}`, { agent: false });
+/** Milliseconds from `start` until the request to `base` is answered, with its body. */
+async function timedOn(base: string, start: number, path: string): Promise<{ ms: number; body: string }> {
+  const r = await request(`${base}${path}`, { agent: false });
   expect(r.status).toBe(200);
   return { ms: Date.now() - start, body: r.body.toString() };
+}
+
+/** timedOn the suite's gateway. */
+function timed(start: number, path: string): Promise<{ ms: number; body: string }> {
+  return timedOn(gw.url, start, path);
 }
 
 async function writeClientCalls(): Promise<number> {
@@ -158,4 +165,96 @@ test('with relayCallbacks (HttpExtensionProc on a pool thread) each extension th
   } finally {
     await relay.stop();
   }
+});
+
+/** The OS thread that ran each reply of slow.dll?thread=1, counted. */
+function threadCounts(bodies: string[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const body of bodies) {
+    const thread = /^slept \d+\nthread (\d+)\n$/.exec(body)?.[1];
+    expect(thread).toBeDefined();
+    counts.set(thread!, (counts.get(thread!) ?? 0) + 1);
+  }
+  return counts;
+}
+
+/** Bursts of fast requests, 16 at a time, once the bridge has timed the app; for each burst, the threads that ran it. */
+async function fastBursts(url: string): Promise<Array<Map<string, number>>> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+  try {
+    for (let i = 0; i < 5; i++) await Promise.all(Array.from({ length: 100 }, () => request(`${url}/scripts/slow.dll?ms=0`, { agent })));
+    const bursts: Array<Map<string, number>> = [];
+    for (let i = 0; i < 10; i++) {
+      const replies = await Promise.all(Array.from({ length: 100 }, () => request(`${url}/scripts/slow.dll?ms=0&thread=1`, { agent })));
+      bursts.push(threadCounts(replies.map((r) => r.body.toString())));
+    }
+    return bursts;
+  } finally {
+    agent.destroy();
+  }
+}
+
+test('fast requests wait for the runningThreads threads already running rather than wake the idle ones; with more running threads allowed they spread', async () => {
+  const start = (runningThreads: number): Promise<RunningGateway> =>
+    startGateway(['--config', writeConfig({ apps: [{ name: 'slow', mount: '/scripts/slow.dll', library: sample('slow') }], bridges: { default: { workers: 4, runningThreads } } })]);
+  const packed = await start(1);
+  const spread = await start(4).catch(async (err: unknown) => {
+    await packed.stop();
+    throw err;
+  });
+  try {
+    const onOne = await fastBursts(packed.url);
+    const onFour = await fastBursts(spread.url);
+    // In each burst, the share of the thread that ran the most of it; the middle burst's.
+    const busiestShare = (bursts: Array<Map<string, number>>): number => {
+      const shares = bursts.map((counts) => Math.max(...counts.values()) / 100).sort((a, b) => a - b);
+      return shares[Math.floor(shares.length / 2)]!;
+    };
+    // One running thread takes most of a burst (70-90 % on an idle machine). The others get
+    // the requests that would have kept it busy beyond the 1 ms horizon, and the running
+    // thread can change between bursts: the idle thread woken last goes first.
+    expect(busiestShare(onOne)).toBeGreaterThan(0.45);
+    // Four running threads: no thread waits for another, so each takes about a quarter.
+    expect(new Set(onFour.flatMap((counts) => [...counts.keys()])).size).toBe(4);
+    expect(busiestShare(onFour)).toBeLessThan(0.4);
+  } finally {
+    await Promise.all([packed.stop(), spread.stop()]);
+  }
+});
+
+test('requests of a fast app held by the one running thread move to an idle thread when that thread gets stuck in a long call', async () => {
+  const one = await startGateway([
+    '--config',
+    writeConfig({ apps: [{ name: 'slow', mount: '/scripts/slow.dll', library: sample('slow') }], bridges: { default: { workers: 2, runningThreads: 1 } } }),
+  ]);
+  try {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+    // The bridge learns that the app is fast.
+    for (let i = 0; i < 5; i++) await Promise.all(Array.from({ length: 100 }, () => request(`${one.url}/scripts/slow.dll?ms=0`, { agent })));
+    agent.destroy();
+    for (let round = 0; round < 3; round++) {
+      const start = Date.now();
+      // Sent together: the quick ones reach the bridge while the long call runs, and the
+      // app's pace says they fit behind it.
+      const long = timedOn(one.url, start, '/scripts/slow.dll?ms=1500&thread=1');
+      const quick = Array.from({ length: 8 }, () => timedOn(one.url, start, '/scripts/slow.dll?ms=0&thread=1'));
+      const quickDone = await Promise.all(quick);
+      const longDone = await long;
+      expect(longDone.body).toMatch(/^slept 1500\nthread \d+\n$/);
+      for (const q of quickDone) {
+        expect(q.body).toMatch(/^slept 0\nthread \d+\n$/);
+        // Left behind the long call, they would have waited 1.5 s.
+        expect(q.ms).toBeLessThan(1000);
+      }
+    }
+  } finally {
+    await one.stop();
+  }
+});
+
+test('isapi-bridge --running-threads 0 is refused with a message naming the option', () => {
+  const listen = `unix:${path.join(tempDir(), 'b.sock')}`;
+  const r = spawnSync(process.execPath, [BRIDGE_CLI, '--listen', listen, '--app', `/scripts/slow.dll=${sample('slow')}`, '--running-threads', '0'], { encoding: 'utf8', timeout: 20000 });
+  expect(r.status).toBe(2);
+  expect(r.stderr).toMatch(/--running-threads 0: expected a whole number of threads, at least 1/);
 });
