@@ -651,8 +651,8 @@ type HelloRounds = Map<string, Row[]>;
 async function helloWorkload(contenders: Contender[], notes: Contender[]): Promise<HelloRounds> {
   const rounds: HelloRounds = new Map();
   const helloUrl = (k: Contender): string => (k.name.startsWith('isapi') || k.name.startsWith('gateway') ? `${k.url}/scripts/hello.dll` : `${k.url}/`);
-  const measure = async (k: Contender, c: number): Promise<Row> => {
-    if (CFG.warmup > 0) await runLoad(helloUrl(k), c, CFG.warmup);
+  const measure = async (k: Contender, c: number, warmup = CFG.warmup): Promise<Row> => {
+    if (warmup > 0) await runLoad(helloUrl(k), c, warmup);
     const s = new Sampler(k.groups);
     s.begin();
     const r = await runLoad(helloUrl(k), c, CFG.duration);
@@ -666,8 +666,11 @@ async function helloWorkload(contenders: Contender[], notes: Contender[]): Promi
     for (const r of runs) rows.push(medianRound(r));
     if (c !== 50) continue;
     contenders.forEach((k, i) => rounds.set(k.name, runs[i]!));
+    // A note runs only here, on a fresh process: it warms up as long as the contenders ran
+    // before their first round here (a run at 1 connection and two warm-ups), or its row
+    // would measure V8 compiling the request path (with 4 extension threads, four times).
     for (const k of notes) {
-      const row = await measure(k, c);
+      const row = await measure(k, c, CFG.duration + 2 * CFG.warmup);
       rows.push({ ...row, note: ['note only', row.note].filter(Boolean).join('; ') });
     }
   }
