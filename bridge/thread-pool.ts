@@ -22,8 +22,8 @@
  * only while fewer than `runningThreads` threads are running. Past that, the request
  * waits for the running threads: held in advance by one that will reach it within the
  * horizon, or in its queue. Each thread woken for a request or two costs more than
- * the request, and on one core four threads taking turns cost about a third more CPU
- * per request than one (bench/RESULTS.md, session 8). Slow apps still go to idle
+ * the request: on one core, four threads taking turns made the bridge use about a third
+ * more CPU per request than one (bench/RESULTS.md, session 8). Slow apps still go to idle
  * threads; a thread stuck in one call does not count as running, and idle threads
  * take over what waits on it or for it.
  */
