@@ -99,8 +99,6 @@ export class ExtensionThreadHandle {
   readonly waiting: Dispatchable[] = [];
   /** Requests per app this thread is busy with or holds in advance (maxConcurrency counts threads). */
   readonly holds = new Map<string, number>();
-  /** When this thread became busy with its current request, as the main thread saw it (sharedClockMs()). */
-  busySince = 0;
   /** Expected milliseconds of the requests waiting on this thread (the backlogEstimateMs of each). */
   backlogMs = 0;
   readonly signal: Int32Array;
@@ -125,6 +123,11 @@ export class ExtensionThreadHandle {
   stuck(now: number): boolean {
     const since = this.callSince[0]!;
     return since !== 0 && now - since >= STUCK_AFTER_MS;
+  }
+
+  /** Busy and not stuck: what counts against runningThreads. */
+  running(now: number): boolean {
+    return this.busyWith !== undefined && !this.stuck(now);
   }
 
   /** An 'out' message's parts as bytes, and what frees their arena slots once written. */
@@ -328,7 +331,7 @@ export class ThreadPool {
   /** Busy threads, other than `except`, not stuck in one call (`now`: sharedClockMs()). */
   private running(now: number, except?: ExtensionThreadHandle): number {
     let n = 0;
-    for (const t of this.threads) if (t !== except && t.busyWith && !t.stuck(now)) n++;
+    for (const t of this.threads) if (t !== except && t.running(now)) n++;
     return n;
   }
 
@@ -340,9 +343,9 @@ export class ThreadPool {
   private toRunningThread(): boolean {
     if (this.maxPrefetch === 0 || this.idle.length === 0) return false;
     const now = sharedClockMs();
-    if (this.running(now) < this.runningThreads) return false;
-    const candidates = this.threads.filter((t) => t.busyWith && !t.stuck(now)).sort((a, b) => a.backlogMs - b.backlogMs);
-    return this.handInAdvance(candidates, 'within-horizon');
+    const running = this.threads.filter((t) => t.running(now));
+    if (running.length < this.runningThreads) return false;
+    return this.handInAdvance(running.sort((a, b) => a.backlogMs - b.backlogMs), 'within-horizon');
   }
 
   /** Hands one queued request in advance to the first of the busy `candidates` that may take one in `mode`. */
@@ -495,7 +498,6 @@ export class ThreadPool {
       this.armStuckCheck();
     } else {
       thread.busyWith = req;
-      thread.busySince = sharedClockMs();
       thread.send(req.runMessage(), req.transfer());
     }
   }
@@ -556,14 +558,18 @@ export class ThreadPool {
     }
   }
 
-  /** `threadMs`: the thread's own time on the request, when it reported one. */
+  /**
+   * `threadMs`: the thread's own time on the request. Every end and every PENDING
+   * return comes after HttpExtensionProc returned, so it is there.
+   */
   private release(thread: ExtensionThreadHandle, threadMs: number | undefined): void {
     const req = thread.busyWith;
     if (!req) return;
     const now = sharedClockMs();
-    const took = threadMs ?? now - thread.busySince;
-    const pace = this.pace.get(req.appName);
-    this.pace.set(req.appName, pace === undefined ? took : pace + PACE_WEIGHT * (took - pace));
+    if (threadMs !== undefined) {
+      const pace = this.pace.get(req.appName);
+      this.pace.set(req.appName, pace === undefined ? threadMs : pace + PACE_WEIGHT * (threadMs - pace));
+    }
     thread.busyWith = undefined;
     this.letGo(thread, req.appName);
     const alive = this.threads.includes(thread);
@@ -572,7 +578,6 @@ export class ThreadPool {
     if (next) {
       this.leftWaiting(thread, next);
       thread.busyWith = next;
-      thread.busySince = now;
     } else if (alive && !(this.running(now, thread) < this.runningThreads && this.reclaimFor(thread))) {
       // With `runningThreads` threads running, the work held in advance stays where it is.
       this.idle.push(thread);
