@@ -149,6 +149,20 @@ export function childPids(pid: number): number[] {
   return out;
 }
 
+/** Paths of the files process `pid` has open (Linux /proc). */
+export function openFiles(pid: number): string[] {
+  const dir = `/proc/${pid}/fd`;
+  const out: string[] = [];
+  for (const fd of fs.readdirSync(dir)) {
+    try {
+      out.push(fs.readlinkSync(path.join(dir, fd)));
+    } catch {
+      /* closed meanwhile */
+    }
+  }
+  return out;
+}
+
 /** Resident set size of a process in bytes (Linux). */
 export function rssBytes(pid: number): number {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');

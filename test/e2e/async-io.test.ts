@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { AccessLine, BRIDGE_MODE, RunningGateway, bridgePath, request, rssBytes, sample, startGateway, tempDir, writeConfig } from '../harness';
+import { AccessLine, BRIDGE_MODE, RunningGateway, bridgePath, openFiles, request, rssBytes, sample, startGateway, tempDir, writeConfig } from '../harness';
 
 let gw: RunningGateway;
 let dir: string;
@@ -233,20 +233,6 @@ describe('HSE_REQ_TRANSMIT_FILE', () => {
     expect(peak.gateway - before.gateway).toBeLessThan(64 * 1024 * 1024);
   }, 120000);
 });
-
-/** Paths of the files process `pid` has open (Linux /proc). */
-function openFiles(pid: number): string[] {
-  const dir = `/proc/${pid}/fd`;
-  const out: string[] = [];
-  for (const fd of fs.readdirSync(dir)) {
-    try {
-      out.push(fs.readlinkSync(path.join(dir, fd)));
-    } catch {
-      /* closed meanwhile */
-    }
-  }
-  return out;
-}
 
 describe('HSE_REQ_ASYNC_READ_CLIENT', () => {
   function fnv(data: Buffer): string {
