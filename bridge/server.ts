@@ -365,6 +365,8 @@ class GatewayConnection {
     }
     if (req.bodyEnded) return;
     req.bodyEnded = true;
+    // The whole body is in memory now: reading on brings only control frames (ABORT, SPOOL_FREE).
+    if (this.pausedForInput) this.socket.resume();
     if (!req.dispatched) {
       if (req.readAheadComplete) this.dispatch(req);
       return;
