@@ -16,8 +16,11 @@ import { FRAME_HEADER_SIZE, FileDoneResult, FrameType, encodeResponseFile, type 
 /** File bytes per RESPONSE_BODY frame: large enough for throughput, small next to the socket's buffer. */
 const FILE_CHUNK = 256 * 1024;
 
+/** A frame is with the gateway: `error` is 0, or a Win32 code if the connection went away first. */
+type Done = (error: number) => void;
+
 type Item =
-  | { kind: 'out'; bytes: Buffer; end: boolean; op?: number; credit: () => void }
+  | { kind: 'out'; bytes: Buffer; end: boolean; done: Done; spooled?: (read: Done) => void }
   | { kind: 'segments'; segments: OutputSegment[]; op: number };
 
 export interface WriterEvents {
@@ -62,8 +65,13 @@ export class ResponseWriter {
     return this.fileAnswer !== undefined;
   }
 
-  out(bytes: Buffer, end: boolean, credit: () => void, op?: number): void {
-    this.queue.push({ kind: 'out', bytes, end, op, credit });
+  /**
+   * A frame to send in turn; `done` once the socket has taken it. A RESPONSE_SPOOL frame
+   * is done only when the gateway has read its bytes: `spooled` is handed `done` as
+   * the frame is written, to finish it then.
+   */
+  out(bytes: Buffer, end: boolean, done: Done, spooled?: (read: Done) => void): void {
+    this.queue.push({ kind: 'out', bytes, end, done, spooled });
     this.pump();
   }
 
@@ -91,12 +99,14 @@ export class ResponseWriter {
   }
 
   private sendOut(item: Extract<Item, { kind: 'out' }>): void {
-    const done = (err?: Error | null): void => {
-      item.credit();
-      if (item.op !== undefined) this.events.ioDone(item.op, 0, err || this.socket.destroyed ? WIN32_ERROR.NETNAME_DELETED : 0);
-    };
-    if (this.socket.destroyed) done(new Error('closed'));
-    else this.socket.write(item.bytes, done);
+    if (this.socket.destroyed) {
+      item.done(WIN32_ERROR.NETNAME_DELETED);
+    } else if (item.spooled) {
+      this.socket.write(item.bytes);
+      item.spooled(item.done);
+    } else {
+      this.socket.write(item.bytes, (err) => item.done(err || this.socket.destroyed ? WIN32_ERROR.NETNAME_DELETED : 0));
+    }
     if (item.end) this.events.ended();
   }
 

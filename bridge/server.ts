@@ -16,7 +16,7 @@ import { emptyAccounting } from '../metrics/accounting';
 import { RequestTable } from './request-table';
 import { ResponseWriter } from './response-writer';
 import { REQUEST_SLOTS, RequestSlot, assemble, transferList, type MainToWorker, type OutputSegment } from './thread-messages';
-import { ThreadPool, type Dispatchable } from './thread-pool';
+import { ThreadPool, type Dispatchable, type OutPiece } from './thread-pool';
 import { listenTransport, type TransportAddress, type TransportTlsServer } from './transport';
 import { BridgeHandshake } from './handshake';
 import {
@@ -29,6 +29,7 @@ import {
   decodeFileDone,
   decodeHello,
   decodeShutdown,
+  decodeSpoolFree,
   decodeStatusRequest,
   encodeAbort,
   encodeFrame,
@@ -36,10 +37,13 @@ import {
   encodeHello,
   encodeResponseEnd,
   encodeResponseHead,
+  encodeResponseSpool,
+  encodeSpoolOffer,
   encodeStatus,
   encodeUnhealthy,
   peekRequestApp,
   peekRequestContentLength,
+  FRAME_HEADER_SIZE,
   type Frame,
 } from './wire';
 
@@ -59,8 +63,7 @@ export interface BridgeServerOptions {
 
 /** Seconds a client is told to wait (Retry-After) when an app's queue is full. */
 const QUEUE_FULL_RETRY_AFTER_S = 1;
-const EMPTY = new Uint8Array(0);
-const noCredit = (): void => undefined;
+const EMPTY = Buffer.alloc(0);
 
 class BridgeRequest implements Dispatchable {
   readonly shared = new SharedArrayBuffer(4 * REQUEST_SLOTS);
@@ -145,6 +148,11 @@ class GatewayConnection {
   private readonly handshake: BridgeHandshake;
   private current: BridgeRequest | undefined;
   private pausedForInput = false;
+  /** The spool state of this connection: SPOOL_OFFER sent, then SPOOL_ACCEPT received (bridge/PROTOCOL.md, item 8). */
+  private spoolOffered = false;
+  private spoolAccepted = false;
+  /** What to finish as SPOOL_FREE comes, one per RESPONSE_SPOOL written, in order. */
+  private readonly spoolReads: ((error: number) => void)[] = [];
 
   constructor(
     private readonly socket: net.Socket,
@@ -204,6 +212,25 @@ class GatewayConnection {
         const writer = this.current?.streamId === frame.streamId ? this.current.writer : undefined;
         if (!writer?.offering) throw new WireProtocolError('ERR_WIRE_UNEXPECTED', 'FILE_DONE without a RESPONSE_FILE');
         writer.fileDone(done);
+        return;
+      }
+      case FrameType.SPOOL_REQUEST: {
+        const spool = this.server.offersFiles ? this.server.pool.spool : undefined;
+        if (!spool || this.spoolOffered) return;
+        this.spoolOffered = true;
+        this.socket.write(encodeSpoolOffer({ pid: process.pid, ...spool }));
+        return;
+      }
+      case FrameType.SPOOL_ACCEPT:
+        if (!this.spoolOffered) throw new WireProtocolError('ERR_WIRE_UNEXPECTED', 'SPOOL_ACCEPT without a SPOOL_OFFER');
+        this.spoolAccepted = true;
+        return;
+      case FrameType.SPOOL_FREE: {
+        const count = decodeSpoolFree(frame.payload);
+        if (count > this.spoolReads.length) {
+          throw new WireProtocolError('ERR_WIRE_BAD_VALUE', `SPOOL_FREE of ${count} frames, ${this.spoolReads.length} sent`);
+        }
+        for (const read of this.spoolReads.splice(0, count)) read(0);
         return;
       }
       case FrameType.METRICS_REQUEST: {
@@ -402,24 +429,40 @@ class GatewayConnection {
     this.server.pool.submit(req);
   }
 
-  /** Frames from an extension thread for this connection's request, in the order it produced them. */
-  output(req: BridgeRequest, parts: Uint8Array[], end: boolean, op: number | undefined, written: () => void): void {
+  /**
+   * Frames from an extension thread for this connection's request, in the order it
+   * produced them. Body frames in the spool go as RESPONSE_SPOOL once the gateway
+   * accepted it. The thread gets its credit (and an async write its completion) when
+   * every piece is with the gateway: written to the socket, or read from the spool.
+   */
+  output(req: BridgeRequest, pieces: OutPiece[], end: boolean, op: number | undefined, written: () => void): void {
     let n = 0;
-    for (const p of parts) n += p.length;
-    const credit = (): void => {
+    for (const p of pieces) n += p.bytes.length;
+    let waiting = Math.max(1, pieces.length);
+    let failure = 0;
+    const pieceDone = (error: number): void => {
+      if (error) failure = error;
+      if (--waiting > 0) return;
       written();
       Atomics.sub(req.slots, RequestSlot.OUTPUT_PENDING, n);
       req.thread?.wake();
+      if (op !== undefined) this.server.pool.threadFor(req.key)?.send({ t: 'ioDone', key: req.key, op, bytes: 0, error: failure });
     };
     this.corkForTurn();
     const writer = this.writerFor(req);
-    // Writes complete in order: the last one's callback stands for all of them.
-    if (parts.length === 0) parts = [EMPTY];
-    const last = parts.length - 1;
-    parts.forEach((p, i) => {
-      const buf = Buffer.from(p.buffer, p.byteOffset, p.byteLength);
-      if (i < last) writer.out(buf, false, noCredit);
-      else writer.out(buf, end, credit, op);
+    if (pieces.length === 0) writer.out(EMPTY, end, pieceDone);
+    const last = pieces.length - 1;
+    // While the body still comes, SPOOL_FREE could wait behind body frames the extension
+    // has not asked for yet (the input window pauses this socket): such a request's
+    // WriteClient would wait for itself.
+    const spool = this.spoolAccepted && req.bodyEnded;
+    pieces.forEach((p, i) => {
+      if (spool && p.spoolAt >= 0) {
+        const frame = encodeResponseSpool(req.streamId, { offset: p.spoolAt, length: p.bytes.length - FRAME_HEADER_SIZE });
+        writer.out(frame, i === last && end, pieceDone, (read) => this.spoolReads.push(read));
+      } else {
+        writer.out(Buffer.from(p.bytes.buffer, p.bytes.byteOffset, p.bytes.byteLength), i === last && end, pieceDone);
+      }
     });
   }
 
@@ -501,6 +544,8 @@ class GatewayConnection {
     }
     const req = this.current;
     if (req && !req.finished) this.abort(req, WIN32_ERROR.NETNAME_DELETED);
+    // The gateway reads the spool while it handles a frame, so what it had not read it never will.
+    for (const read of this.spoolReads.splice(0)) read(WIN32_ERROR.NETNAME_DELETED);
     this.server.connectionClosed(this);
   }
 }
@@ -554,9 +599,9 @@ export class BridgeServer {
   }
 
   /** Routes frames from the pool to the socket of the request they belong to. */
-  output(key: number, parts: Uint8Array[], end: boolean, op: number | undefined, written: () => void): void {
+  output(key: number, pieces: OutPiece[], end: boolean, op: number | undefined, written: () => void): void {
     const entry = this.live.get(key);
-    if (entry) entry.conn.output(entry.req, parts, end, op, written);
+    if (entry) entry.conn.output(entry.req, pieces, end, op, written);
     else written();
   }
 

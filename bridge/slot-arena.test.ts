@@ -1,5 +1,7 @@
+import fs from 'node:fs';
 import { FRAME_HEADER_SIZE } from './wire';
-import { SLOT_MIN_PAYLOAD, SLOT_PAYLOAD, SlotArena, createArenaMemory } from './slot-arena';
+import { ARENA_SLOTS, SLOT_MIN_PAYLOAD, SLOT_PAYLOAD, SlotArena, arenaBytes, createArenaMemory } from './slot-arena';
+import { createSpool } from './spool';
 
 /** Two views of one arena, as the two threads hold them. */
 function pair(slots: number): [SlotArena, SlotArena] {
@@ -72,5 +74,41 @@ describe('SlotArena, input (request body)', () => {
     expect(Buffer.concat(views).equals(all)).toBe(true);
     for (const v of views) ext.releaseView(v);
     expect(main.fill([bytes(10, 1)], 10).every((p) => !(p instanceof Uint8Array))).toBe(true);
+  });
+});
+
+describe('SlotArena in the response spool (Linux)', () => {
+  const linux = process.platform === 'linux' ? test : test.skip;
+
+  linux('each thread maps the region; the file holds a framed payload where spoolOffset says', () => {
+    const { file, regions } = createSpool(2, arenaBytes(ARENA_SLOTS));
+    const memory = createArenaMemory(ARENA_SLOTS, regions[1]);
+    // Two SlotArenas map the region twice, as an extension thread and the main thread do.
+    const [writer, reader] = [new SlotArena(memory), new SlotArena(memory)];
+    writer.take(SLOT_PAYLOAD); // slot 0 stays taken: the frame below is in slot 1
+    const data = writer.take(40000)!;
+    data.fill(0x5a);
+    const ref = writer.ref(writer.frame(data));
+    expect(ref.slot).toBe(1);
+    expect(reader.view(ref).subarray(FRAME_HEADER_SIZE)).toEqual(Buffer.alloc(40000, 0x5a));
+
+    const at = reader.spoolOffset(ref);
+    expect(at).toBe(regions[1]!.offset + ref.start + FRAME_HEADER_SIZE);
+    // What the gateway reads: the file through /proc, at that offset.
+    const fd = fs.openSync(`/proc/self/fd/${file.fd}`, 'r');
+    const got = Buffer.alloc(40002);
+    expect(fs.readSync(fd, got, 0, got.length, at - 1)).toBe(got.length);
+    fs.closeSync(fd);
+    expect(got.subarray(1, 40001)).toEqual(Buffer.alloc(40000, 0x5a));
+    expect([got[0], got[40001]]).not.toContain(0x5a);
+    // Releasing on one side frees the slot for the other.
+    reader.release(ref.slot);
+    expect(writer.slotOf(writer.take(SLOT_PAYLOAD)!)).toBe(1);
+  });
+
+  test('an arena in a SharedArrayBuffer has no place in the spool', () => {
+    const arena = new SlotArena(createArenaMemory(4));
+    const ref = arena.ref(arena.frame(arena.take(SLOT_PAYLOAD)!));
+    expect(arena.spoolOffset(ref)).toBe(-1);
   });
 });

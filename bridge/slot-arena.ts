@@ -21,6 +21,7 @@
  *   the request has ended).
  * When every slot is in use the bytes take a fresh buffer as before: nothing waits for a slot.
  */
+import { mapRegion, type SpoolRegion } from './spool';
 import { assemble, type BodyPart } from './thread-messages';
 import { FRAME_HEADER_SIZE } from './wire';
 
@@ -34,19 +35,25 @@ const SLOT_STRIDE = SLOT_PAYLOAD + 64;
 const FRAME_START = 64 - FRAME_HEADER_SIZE;
 /** 8 MiB a thread: more than one request's response buffer and output window together. */
 export const ARENA_SLOTS = 128;
+/** An arena's data bytes. */
+export const arenaBytes = (slots: number): number => slots * SLOT_STRIDE;
 
 const FREE = 0;
 const TAKEN = 1;
 const FRAMED = 2;
 
-/** The two shared buffers of an arena, created by the main thread and sent in WorkerInit. */
+/**
+ * An arena's shared memory, created by the main thread and sent in WorkerInit: its data
+ * is a SharedArrayBuffer, or a region of the spool file (spool.ts) that each thread maps.
+ */
 export interface ArenaMemory {
-  readonly data: SharedArrayBuffer;
+  readonly data: SharedArrayBuffer | SpoolRegion;
   readonly states: SharedArrayBuffer;
 }
 
-export function createArenaMemory(slots = ARENA_SLOTS): ArenaMemory {
-  return { data: new SharedArrayBuffer(slots * SLOT_STRIDE), states: new SharedArrayBuffer(slots * 4) };
+/** An arena of `slots` slots; in `region` of the spool file if given (sized with arenaBytes). */
+export function createArenaMemory(slots = ARENA_SLOTS, region?: SpoolRegion): ArenaMemory {
+  return { data: region ?? new SharedArrayBuffer(arenaBytes(slots)), states: new SharedArrayBuffer(slots * 4) };
 }
 
 /** A framed slot as it travels in an 'out' message: the frame's bytes in the arena. */
@@ -59,10 +66,20 @@ export interface ArenaRef {
 export class SlotArena {
   private readonly states: Int32Array;
   private readonly slots: number;
+  /** The data bytes as this thread sees them. */
+  private readonly data: ArrayBufferLike;
+  /** The region of the spool file the data is, if it is one. */
+  private readonly region: SpoolRegion | undefined;
 
-  constructor(readonly memory: ArenaMemory) {
+  constructor(memory: ArenaMemory) {
     this.states = new Int32Array(memory.states);
     this.slots = this.states.length;
+    if (memory.data instanceof SharedArrayBuffer) {
+      this.data = memory.data;
+    } else {
+      this.region = memory.data;
+      this.data = mapRegion(memory.data);
+    }
   }
 
   // The thread that sends -------------------------------------------------
@@ -77,14 +94,14 @@ export class SlotArena {
     for (let slot = 0; slot < this.slots; slot++) {
       if (Atomics.load(this.states, slot) !== FREE) continue;
       Atomics.store(this.states, slot, TAKEN);
-      return Buffer.from(this.memory.data, slot * SLOT_STRIDE + FRAME_START + FRAME_HEADER_SIZE, n);
+      return Buffer.from(this.data, slot * SLOT_STRIDE + FRAME_START + FRAME_HEADER_SIZE, n);
     }
     return undefined;
   }
 
   /** The slot `data` (from take) is in, or -1 when it is not arena memory. */
   slotOf(data: Uint8Array): number {
-    if (data.buffer !== this.memory.data) return -1;
+    if (data.buffer !== this.data) return -1;
     return Math.floor(data.byteOffset / SLOT_STRIDE);
   }
 
@@ -92,7 +109,7 @@ export class SlotArena {
   frame(data: Buffer): Buffer {
     const slot = this.slotOf(data);
     Atomics.store(this.states, slot, FRAMED);
-    return Buffer.from(this.memory.data, data.byteOffset - FRAME_HEADER_SIZE, data.length + FRAME_HEADER_SIZE);
+    return Buffer.from(this.data, data.byteOffset - FRAME_HEADER_SIZE, data.length + FRAME_HEADER_SIZE);
   }
 
   /** After the WriteClient call: a slot that did not become a frame is free again. */
@@ -108,7 +125,12 @@ export class SlotArena {
   // The thread that receives -----------------------------------------------
 
   view(ref: ArenaRef): Buffer {
-    return Buffer.from(this.memory.data, ref.start, ref.length);
+    return Buffer.from(this.data, ref.start, ref.length);
+  }
+
+  /** Where the payload of the RESPONSE_BODY frame at `ref` is in the spool file; -1 if the arena is not in it. */
+  spoolOffset(ref: ArenaRef): number {
+    return this.region ? this.region.offset + ref.start + FRAME_HEADER_SIZE : -1;
   }
 
   /** The receiving thread is done with the bytes in `slot`. */

@@ -33,7 +33,8 @@ import path from 'node:path';
 import type { AppSettings } from './request-info';
 import type { StatsBatch } from './live-metrics';
 import { RequestTable } from './request-table';
-import { SlotArena, createArenaMemory } from './slot-arena';
+import { ARENA_SLOTS, SlotArena, arenaBytes, createArenaMemory } from './slot-arena';
+import { createSpool, type SpoolFile, type SpoolRegion } from './spool';
 import { RequestSlot, sharedClockMs, type MainToWorker, type BodyPart, type OutputSegment, type WorkerInit, type WorkerToMain, type LogLevel } from './thread-messages';
 
 export interface ThreadPoolOptions {
@@ -70,9 +71,18 @@ export interface Dispatchable {
   backlogEstimateMs?: number;
 }
 
+/**
+ * A piece of an 'out' message as the main thread sends it: its bytes, and where a
+ * RESPONSE_BODY frame's payload is in the spool file (-1 when it is not in the spool).
+ */
+export interface OutPiece {
+  readonly bytes: Uint8Array;
+  readonly spoolAt: number;
+}
+
 export interface PoolEvents {
-  /** `written` must be called once the socket has taken the bytes (it frees their arena slots). */
-  out(key: number, parts: Uint8Array[], end: boolean, op: number | undefined, written: () => void): void;
+  /** `written` must be called once the gateway has the bytes (it frees their arena slots). */
+  out(key: number, pieces: OutPiece[], end: boolean, op: number | undefined, written: () => void): void;
   segments(key: number, segments: OutputSegment[], op: number): void;
   unhealthy(key: number, reason: string): void;
   stats(batch: StatsBatch): void;
@@ -130,15 +140,15 @@ export class ExtensionThreadHandle {
     return this.busyWith !== undefined && !this.stuck(now);
   }
 
-  /** An 'out' message's parts as bytes, and what frees their arena slots once written. */
-  resolve(parts: readonly BodyPart[]): { bytes: Uint8Array[]; written: () => void } {
+  /** An 'out' message's parts as pieces to send, and what frees their arena slots once the gateway has them. */
+  resolve(parts: readonly BodyPart[]): { pieces: OutPiece[]; written: () => void } {
     const slots: number[] = [];
-    const bytes = parts.map((p) => {
-      if (p instanceof Uint8Array) return p;
+    const pieces = parts.map((p): OutPiece => {
+      if (p instanceof Uint8Array) return { bytes: p, spoolAt: -1 };
       slots.push(p.slot);
-      return this.output.view(p);
+      return { bytes: this.output.view(p), spoolAt: this.output.spoolOffset(p) };
     });
-    return { bytes, written: slots.length === 0 ? noop : () => slots.forEach((s) => this.output.release(s)) };
+    return { pieces, written: slots.length === 0 ? noop : () => slots.forEach((s) => this.output.release(s)) };
   }
 
   send(msg: MainToWorker, transfer: ArrayBuffer[] = []): void {
@@ -194,6 +204,7 @@ export class ThreadPool {
    * serves again without waiting for its whole pool (the others join as they come up).
    */
   async start(): Promise<void> {
+    this.createSpool();
     const ready: Promise<void>[] = [];
     for (let i = 0; i < this.options.threads; i++) ready.push(this.spawn(i + 1));
     await Promise.any(ready).catch(() => Promise.all(ready));
@@ -202,10 +213,28 @@ export class ThreadPool {
     }
   }
 
+  private spoolFile: SpoolFile | undefined;
+  private spoolRegions: SpoolRegion[] = [];
+
+  /** The output arenas' memory file, if this platform has one (spool.ts); made by start(). */
+  get spool(): SpoolFile | undefined {
+    return this.spoolFile;
+  }
+
+  private createSpool(): void {
+    try {
+      const { file, regions } = createSpool(this.options.threads, arenaBytes(ARENA_SLOTS));
+      this.spoolFile = file;
+      this.spoolRegions = regions;
+    } catch (err) {
+      this.events.log('debug', 'no response spool: bodies go in frames', { error: (err as Error).message });
+    }
+  }
+
   private spawn(slot: number): Promise<void> {
     const signal = new SharedArrayBuffer(4);
     const callClock = new SharedArrayBuffer(Float64Array.BYTES_PER_ELEMENT);
-    const outputArena = createArenaMemory();
+    const outputArena = createArenaMemory(ARENA_SLOTS, this.spoolRegions[slot - 1]);
     const inputArena = createArenaMemory(INPUT_SLOTS);
     const init: WorkerInit = {
       slot,
@@ -227,8 +256,8 @@ export class ThreadPool {
       worker.on('message', (msg: WorkerToMain) => {
         switch (msg.t) {
           case 'out': {
-            const { bytes, written } = handle.resolve(msg.bytes);
-            this.events.out(msg.key, bytes, msg.end, msg.op, written);
+            const { pieces, written } = handle.resolve(msg.bytes);
+            this.events.out(msg.key, pieces, msg.end, msg.op, written);
             if (msg.end) this.finished(handle, msg.key, msg.threadMs);
             return;
           }

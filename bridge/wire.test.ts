@@ -12,6 +12,9 @@ import {
   decodeRequest,
   decodeResponseEnd,
   decodeResponseHead,
+  decodeResponseSpool,
+  decodeSpoolFree,
+  decodeSpoolOffer,
   encodeAbort,
   encodeFrame,
   encodeFrameHeader,
@@ -19,6 +22,9 @@ import {
   encodeRequest,
   encodeResponseEnd,
   encodeResponseHead,
+  encodeResponseSpool,
+  encodeSpoolFree,
+  encodeSpoolOffer,
   peekRequestApp,
   peekRequestContentLength,
   type Frame,
@@ -89,6 +95,25 @@ describe('round trips', () => {
     expect(decodeRequest(frame!.payload)).toEqual(info);
     expect(peekRequestApp(frame!.payload)).toBe('hello');
     expect(peekRequestContentLength(frame!.payload)).toBe(-1);
+  });
+
+  test('SPOOL_OFFER, RESPONSE_SPOOL, SPOOL_FREE', () => {
+    const offer = { pid: 4242, fd: 17, dev: '1', ino: '1027', size: 16 * 1024 * 1024 };
+    const [o, piece, free] = decodeAll([encodeSpoolOffer(offer), encodeResponseSpool(5, { offset: 8454208, length: 65536 }), encodeSpoolFree(12)]);
+    expect([o!.type, o!.streamId]).toEqual([FrameType.SPOOL_OFFER, 0]);
+    expect(decodeSpoolOffer(o!.payload)).toEqual(offer);
+    expect([piece!.type, piece!.streamId, piece!.payload.length]).toEqual([FrameType.RESPONSE_SPOOL, 5, 12]);
+    expect(decodeResponseSpool(piece!.payload, offer.size)).toEqual({ offset: 8454208, length: 65536 });
+    expect([free!.type, decodeSpoolFree(free!.payload)]).toEqual([FrameType.SPOOL_FREE, 12]);
+  });
+
+  test('a RESPONSE_SPOOL outside the offered file, or an offer without a size, is refused', () => {
+    const at = (offset: number, length: number): Buffer => encodeResponseSpool(1, { offset, length }).subarray(FRAME_HEADER_SIZE);
+    expect(() => decodeResponseSpool(at(1000, 25), 1024)).toThrow(expect.objectContaining({ code: 'ERR_WIRE_BAD_VALUE', message: expect.stringContaining('1000+25') }));
+    expect(() => decodeResponseSpool(at(-64, 10), 1024)).toThrow(expect.objectContaining({ code: 'ERR_WIRE_BAD_VALUE' }));
+    expect(decodeResponseSpool(at(1000, 24), 1024)).toEqual({ offset: 1000, length: 24 });
+    const empty = encodeSpoolOffer({ pid: 1, fd: 3, dev: '1', ino: '2', size: 0 }).subarray(FRAME_HEADER_SIZE);
+    expect(() => decodeSpoolOffer(empty)).toThrow(expect.objectContaining({ code: 'ERR_WIRE_BAD_VALUE' }));
   });
 
   test('HELLO, ABORT, RESPONSE_HEAD, RESPONSE_END', () => {

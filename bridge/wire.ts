@@ -57,6 +57,16 @@ export const FrameType = {
   RESPONSE_FILE: 0x26,
   /** Gateway -> bridge: how a RESPONSE_FILE went (payload: FileDone). */
   FILE_DONE: 0x27,
+  /** Gateway -> bridge, empty, on a Unix socket once HELLO is done: offer your response spool, if you have one. */
+  SPOOL_REQUEST: 0x28,
+  /** Bridge -> gateway: the response spool file (payload: SpoolOffer). Not sent by a bridge without one. */
+  SPOOL_OFFER: 0x29,
+  /** Gateway -> bridge, empty: the spool file is open here; bodies in it may come as RESPONSE_SPOOL on this connection. */
+  SPOOL_ACCEPT: 0x2a,
+  /** Bridge -> gateway: response body bytes, in WriteClient order, read from the spool file (payload: SpoolPiece). */
+  RESPONSE_SPOOL: 0x2b,
+  /** Gateway -> bridge: the next `count` RESPONSE_SPOOL frames of this connection have been read (payload: u32 count). */
+  SPOOL_FREE: 0x2c,
 } as const;
 export type FrameTypeCode = (typeof FrameType)[keyof typeof FrameType];
 
@@ -673,6 +683,72 @@ export function decodeFileDone(payload: Buffer): FileDone {
     throw new WireProtocolError('ERR_WIRE_BAD_VALUE', `FILE_DONE result ${result} is unknown`);
   }
   return { result: result as FileDoneResultCode, ...done };
+}
+
+// ---------------------------------------------------------------------------
+// SPOOL_REQUEST, SPOOL_OFFER, SPOOL_ACCEPT, RESPONSE_SPOOL, SPOOL_FREE
+
+/**
+ * The bridge's response spool (bridge/spool.ts): a memory file the gateway opens through
+ * /proc/<pid>/fd/<fd>, like a RESPONSE_FILE's descriptor, and reads body bytes from.
+ */
+export interface SpoolOffer {
+  pid: number;
+  fd: number;
+  /** st_dev and st_ino of the file, in decimal: the gateway accepts only if what it opened is this file. */
+  dev: string;
+  ino: string;
+  /** The file's size: every RESPONSE_SPOOL lies within it. */
+  size: number;
+}
+
+/** Where a RESPONSE_SPOOL's bytes are in the spool file. */
+export interface SpoolPiece {
+  offset: number;
+  length: number;
+}
+
+export function encodeSpoolOffer(o: SpoolOffer): Buffer {
+  const w = new PayloadWriter(16 + strSize(o.dev) + strSize(o.ino));
+  return encodeFrame(FrameType.SPOOL_OFFER, 0, w.u32(o.pid).u32(o.fd).str(o.dev).str(o.ino).i64(o.size).done());
+}
+export function decodeSpoolOffer(payload: Buffer): SpoolOffer {
+  const r = new PayloadReader(payload, 'SPOOL_OFFER');
+  const offer = { pid: r.u32(), fd: r.u32(), dev: r.str(), ino: r.str(), size: r.f64() };
+  r.end();
+  if (!Number.isSafeInteger(offer.size) || offer.size <= 0) throw new WireProtocolError('ERR_WIRE_BAD_VALUE', 'SPOOL_OFFER size must be a positive integer');
+  return offer;
+}
+
+const SPOOL_PIECE_SIZE = 12;
+
+/** The frame in one buffer: it is sent for every spooled WriteClient. */
+export function encodeResponseSpool(streamId: number, piece: SpoolPiece): Buffer {
+  const buf = Buffer.allocUnsafe(FRAME_HEADER_SIZE + SPOOL_PIECE_SIZE);
+  writeFrameHeader(buf, 0, FrameType.RESPONSE_SPOOL, 0, streamId, SPOOL_PIECE_SIZE);
+  buf.writeDoubleLE(piece.offset, FRAME_HEADER_SIZE);
+  buf.writeUInt32LE(piece.length, FRAME_HEADER_SIZE + 8);
+  return buf;
+}
+/** `size`: the spool file's, from the SPOOL_OFFER; a piece outside it is a protocol error. */
+export function decodeResponseSpool(payload: Buffer, size: number): SpoolPiece {
+  const r = new PayloadReader(payload, 'RESPONSE_SPOOL');
+  const piece = { offset: r.f64(), length: r.u32() };
+  r.end();
+  if (!Number.isSafeInteger(piece.offset) || piece.offset < 0 || piece.offset + piece.length > size) {
+    throw new WireProtocolError('ERR_WIRE_BAD_VALUE', `RESPONSE_SPOOL bytes ${piece.offset}+${piece.length} are outside the ${size}-byte spool`);
+  }
+  return piece;
+}
+
+export function encodeSpoolFree(count: number): Buffer {
+  return encodeFrame(FrameType.SPOOL_FREE, 0, new PayloadWriter(4).u32(count).done());
+}
+export function decodeSpoolFree(payload: Buffer): number {
+  const r = new PayloadReader(payload, 'SPOOL_FREE');
+  const count = r.u32();
+  r.end();
+  return count;
 }
 
 export function encodeUnhealthy(streamId: number, reason: string): Buffer {

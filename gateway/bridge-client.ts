@@ -12,8 +12,11 @@ import {
   PROTOCOL_VERSION,
   WireProtocolError,
   decodeHello,
+  decodeResponseSpool,
+  decodeSpoolOffer,
   decodeStatus,
   decodeUnhealthy,
+  encodeSpoolFree,
   encodeHello,
   encodeShutdown,
   encodeStatusRequest,
@@ -22,6 +25,7 @@ import {
 } from '../bridge/wire';
 import { GatewayHandshake } from '../bridge/handshake';
 import { BUSY_READ_BYTES, IDLE_READ_BYTES, readBuffers } from './read-buffers';
+import { SpoolFiles, type SpoolReader } from './spool-reader';
 import type { Logger } from '../bridge/log';
 
 export class BridgeUnavailableError extends Error {
@@ -45,21 +49,29 @@ export class BridgeConnection {
   private readonly decoder = new FrameDecoder({ copyRetained: true });
   user: ConnectionUser | undefined;
   closed = false;
+  /** Set once the bridge's spool is open here (SPOOL_ACCEPT sent). */
+  private spool: SpoolReader | undefined;
 
   constructor(
     readonly socket: net.Socket,
     private readonly client: BridgeClient,
     /** False for one-off control connections (STATUS, SHUTDOWN) that do not count against the pool. */
     private readonly pooled = true,
+    /** The bridge's spool files, on a connection that may read them (a Unix socket on Linux). */
+    private readonly spoolFiles?: SpoolFiles,
   ) {
+    if (spoolFiles) this.write(encodeFrame(FrameType.SPOOL_REQUEST, 0));
     socket.on('data', (chunk: Buffer) => {
       try {
         this.decoder.push(chunk, (frame) => {
           if (frame.type === FrameType.UNHEALTHY) client.unhealthy(decodeUnhealthy(frame.payload));
+          else if (frame.type === FrameType.SPOOL_OFFER) this.acceptSpool(frame);
           // The read buffer is reused (read-buffers.ts): only body pieces travel as views, with retain().
-          else if (this.user) this.user.onFrame(frame.type === FrameType.RESPONSE_BODY ? frame : { ...frame, payload: Buffer.from(frame.payload) });
+          else if (this.user) this.user.onFrame(this.bodyOf(frame) ?? { ...frame, payload: Buffer.from(frame.payload) });
           else throw new WireProtocolError('ERR_WIRE_UNEXPECTED', `frame 0x${frame.type.toString(16)} on an idle connection`);
         });
+        const reads = this.spool?.endTurn() ?? 0;
+        if (reads > 0) this.write(encodeSpoolFree(reads));
       } catch (err) {
         client.logger.error('closing bridge connection after a malformed frame', {
           bridge: client.name,
@@ -74,6 +86,7 @@ export class BridgeConnection {
     });
     socket.on('close', () => {
       this.closed = true;
+      this.spool?.detach();
       if (this.pooled) client.forget(this);
       const user = this.user;
       this.user = undefined;
@@ -83,6 +96,23 @@ export class BridgeConnection {
 
   write(buf: Buffer): boolean {
     return this.closed ? false : this.socket.write(buf);
+  }
+
+  /** Opens the offered spool if this gateway can; a bridge that hears nothing keeps sending bodies in frames. */
+  private acceptSpool(frame: Frame): void {
+    const offer = decodeSpoolOffer(frame.payload);
+    if (!this.spoolFiles || this.spool) throw new WireProtocolError('ERR_WIRE_UNEXPECTED', 'SPOOL_OFFER that was not asked for');
+    this.spool = this.spoolFiles.attach(offer);
+    if (this.spool) this.write(encodeFrame(FrameType.SPOOL_ACCEPT, 0));
+  }
+
+  /** A body frame as the user gets it: RESPONSE_BODY as it is, RESPONSE_SPOOL as the bytes read from the spool. */
+  private bodyOf(frame: Frame): Frame | undefined {
+    if (frame.type === FrameType.RESPONSE_BODY) return frame;
+    if (frame.type !== FrameType.RESPONSE_SPOOL) return undefined;
+    if (!this.spool) throw new WireProtocolError('ERR_WIRE_UNEXPECTED', 'RESPONSE_SPOOL on a connection without a spool');
+    const payload = this.spool.read(decodeResponseSpool(frame.payload, this.spool.size));
+    return { type: FrameType.RESPONSE_BODY, flags: 0, streamId: frame.streamId, payload };
   }
 
   /** Whether a request is using the connection (it then reads in larger buffers). */
@@ -116,6 +146,10 @@ export class BridgeClient {
   readonly logger: Logger;
   private address: TransportAddress;
   private readonly idle: BridgeConnection[] = [];
+  /** The bridge's response spool, shared by the connections that read it. */
+  readonly spoolFiles = new SpoolFiles((offer) =>
+    this.logger.info('cannot map the bridge\'s response spool; its bodies stay in frames', { bridge: this.name, pid: offer.pid }),
+  );
   private readonly waiters: Array<{ resolve: (c: BridgeConnection) => void; reject: (e: Error) => void }> = [];
   private open = 0;
   private connecting = 0;
@@ -319,7 +353,8 @@ export class BridgeClient {
             socket.removeAllListeners('close');
             socket.setNoDelay?.(true);
             // The bridge sends nothing after its final HELLO until asked, so no bytes are left behind here.
-            conn = new BridgeConnection(socket, this, pooled);
+            const spoolable = pooled && this.address.kind === 'unix' && process.platform === 'linux';
+            conn = new BridgeConnection(socket, this, pooled, spoolable ? this.spoolFiles : undefined);
             resolve(conn);
           });
         } catch (err) {

@@ -1,0 +1,146 @@
+/**
+ * The gateway's side of the response spool (bridge/spool.ts; bridge/PROTOCOL.md, item 8).
+ * A Unix-socket bridge offers its spool file; the gateway opens it through
+ * /proc/<pid>/fd/<fd>, checks that it is the file the bridge named (st_dev, st_ino: in
+ * another PID namespace the same numbers name another process's file) and that it is
+ * sealed against shrinking, maps it read-only, and copies each RESPONSE_SPOOL's bytes
+ * out of it into a pooled read buffer. From there they go to the client exactly like
+ * RESPONSE_BODY bytes read from the socket.
+ *
+ * The copy is made while the frame is handled, so the bridge may reuse the bytes' slot
+ * as soon as it hears SPOOL_FREE, and unmapping never races a client write. A copy in
+ * memory, not pread(): the profile put pread's page lookups at twice the cost of the
+ * copy itself (bench/RESULTS.md, session 9).
+ */
+import fs from 'node:fs';
+import { cannotShrink, mapFile, type Mapping } from '../bridge/spool';
+import { WireProtocolError, type SpoolOffer, type SpoolPiece } from '../bridge/wire';
+import { BUSY_READ_BYTES, readBuffers } from './read-buffers';
+
+/** One bridge process's spool file, opened once for all of its connections. */
+interface OpenSpool {
+  readonly key: string;
+  readonly bytes: Uint8Array;
+  readonly mapping: Mapping;
+  users: number;
+}
+
+/** The spool files of one bridge (BridgeClient), shared by its connections. */
+export class SpoolFiles {
+  private readonly files = new Map<string, OpenSpool>();
+  /** Offers that could not be mapped: every connection to that bridge process makes the same one. */
+  private readonly declined = new Set<string>();
+
+  /** `onDecline` hears of each bridge process whose spool cannot be read here, once. */
+  constructor(private readonly onDecline: (offer: SpoolOffer) => void = () => undefined) {}
+
+  /** A reader of the offered file, or undefined if this gateway cannot map it (another host or PID namespace, no /proc). */
+  attach(offer: SpoolOffer): SpoolReader | undefined {
+    const key = `${offer.pid}/${offer.fd}/${offer.dev}/${offer.ino}`;
+    if (this.declined.has(key)) return undefined;
+    let spool = this.files.get(key);
+    if (!spool) {
+      const mapping = mapOffered(offer);
+      if (mapping === undefined) {
+        this.declined.add(key);
+        this.onDecline(offer);
+        return undefined;
+      }
+      spool = { key, mapping, bytes: new Uint8Array(mapping.bytes), users: 0 };
+      this.files.set(key, spool);
+    }
+    spool.users++;
+    return new SpoolReader(spool, () => this.detach(spool));
+  }
+
+  /** Files open right now (for tests and diagnostics). */
+  get openCount(): number {
+    return this.files.size;
+  }
+
+  private detach(spool: OpenSpool): void {
+    if (--spool.users > 0) return;
+    this.files.delete(spool.key);
+    spool.mapping.unmap();
+  }
+}
+
+/** The offered file mapped read-only, or undefined; its descriptor is closed either way (the mapping stays). */
+function mapOffered(offer: SpoolOffer): Mapping | undefined {
+  if (process.platform !== 'linux') return undefined;
+  let fd: number;
+  try {
+    fd = fs.openSync(`/proc/${offer.pid}/fd/${offer.fd}`, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const stat = fs.fstatSync(fd, { bigint: true });
+    const named = stat.isFile() && String(stat.dev) === offer.dev && String(stat.ino) === offer.ino;
+    if (named && stat.size >= BigInt(offer.size) && cannotShrink(fd)) return mapFile(fd, 0, offer.size, 'read');
+  } catch {
+    /* declined below */
+  } finally {
+    fs.closeSync(fd);
+  }
+  return undefined;
+}
+
+/** One connection's reads from the spool: a pooled buffer per socket read, and the count to free. */
+export class SpoolReader {
+  private buffer: Buffer | undefined;
+  private used = 0;
+  private reads = 0;
+  private detached = false;
+
+  constructor(
+    private readonly spool: OpenSpool,
+    private readonly onDetach: () => void,
+  ) {}
+
+  get size(): number {
+    return this.spool.bytes.length;
+  }
+
+  /** The piece's bytes, copied out of the spool now: a view of a pooled read buffer (read-buffers.ts). */
+  read(piece: SpoolPiece): Buffer {
+    this.reads++;
+    if (piece.length > BUSY_READ_BYTES) return this.fill(Buffer.allocUnsafeSlow(piece.length), 0, piece);
+    if (!this.buffer || this.used + piece.length > this.buffer.length) {
+      this.releaseBuffer();
+      this.buffer = readBuffers.take(BUSY_READ_BYTES);
+    }
+    const at = this.used;
+    this.used += piece.length;
+    return this.fill(this.buffer, at, piece);
+  }
+
+  /** The socket read's frames are handled: the number of RESPONSE_SPOOL frames to free (SPOOL_FREE). */
+  endTurn(): number {
+    this.releaseBuffer();
+    const n = this.reads;
+    this.reads = 0;
+    return n;
+  }
+
+  /** The connection is closed: the file closes with its last reader. */
+  detach(): void {
+    if (this.detached) return;
+    this.detached = true;
+    this.releaseBuffer();
+    this.onDetach();
+  }
+
+  private fill(buf: Buffer, at: number, piece: SpoolPiece): Buffer {
+    const end = piece.offset + piece.length;
+    if (end > this.spool.bytes.length) throw new WireProtocolError('ERR_WIRE_BAD_VALUE', `RESPONSE_SPOOL bytes ${piece.offset}+${piece.length} are outside the spool`);
+    buf.set(this.spool.bytes.subarray(piece.offset, end), at);
+    return buf.subarray(at, at + piece.length);
+  }
+
+  private releaseBuffer(): void {
+    if (this.buffer) readBuffers.release(this.buffer);
+    this.buffer = undefined;
+    this.used = 0;
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * The response spool (bridge/spool.ts, gateway/spool-reader.ts): on a Unix socket the
+ * gateway reads large WriteClient bodies from the bridge's memory file instead of the
+ * socket. A Wine bridge (TCP) has none, and the same tests check that its bodies still
+ * arrive intact in frames.
+ */
+import http from 'node:http';
+import { BRIDGE_MODE, RunningGateway, mappingsOf, request, sample, sleep, startGateway, writeConfig } from '../harness';
+
+const SPOOL_FILE = / r--s .*\/memfd:isapi-spool/;
+const expectSpool = BRIDGE_MODE === 'native';
+
+let gw: RunningGateway;
+
+beforeAll(async () => {
+  const config = writeConfig({
+    apps: [
+      { name: 'stream', mount: '/scripts/stream.dll', library: sample('stream') },
+      { name: 'hello', mount: '/scripts/hello.dll', library: sample('hello') },
+    ],
+    bridges: { default: { workers: 2 } },
+  });
+  gw = await startGateway(['--config', config]);
+});
+
+afterAll(async () => {
+  await gw?.stop();
+});
+
+/** The gateway's mappings of a bridge spool file (read-only, shared). */
+function spoolFilesOpen(): number {
+  return mappingsOf(gw.proc.pid!, SPOOL_FILE).length;
+}
+
+/** Reads `url` slowly for `lagMs`, then fast; the first byte that breaks stream.c's alphabet fails it. */
+function readStream(url: string, lagMs: number, onTick: () => void = () => undefined): Promise<number> {
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, { agent: false }, (res) => {
+        let at = 0;
+        const check = (c: Buffer): void => {
+          for (let i = 0; i < c.length; i++) {
+            if (c[i] !== 97 + ((at + i) % 26)) return reject(new Error(`byte ${at + i} is ${c[i]}, not ${97 + ((at + i) % 26)}`));
+          }
+          at += c.length;
+        };
+        res.pause();
+        const slow = setInterval(() => {
+          let c: Buffer | null;
+          for (let i = 0; i < 2 && (c = res.read() as Buffer | null); i++) check(c);
+          onTick();
+        }, 10);
+        setTimeout(() => {
+          clearInterval(slow);
+          res.on('data', check);
+          res.on('end', () => resolve(at));
+          res.on('error', reject);
+          res.resume();
+        }, lagMs);
+      })
+      .on('error', reject);
+  });
+}
+
+describe('response spool', () => {
+  test('streamed bodies come through the spool byte for byte; the bridge connections share one mapping', async () => {
+    const total = 24 * 1024 * 1024;
+    let most = 0;
+    const tick = (): void => {
+      most = Math.max(most, spoolFilesOpen());
+    };
+    const got = await Promise.all([0, 1, 2, 3].map((i) => readStream(`${gw.url}/scripts/stream.dll?bytes=${total}&chunk=${40000 + i * 8000}`, 400, tick)));
+    expect(got).toEqual([total, total, total, total]);
+    expect(most).toBe(expectSpool ? 1 : 0);
+  }, 60000);
+
+  test('clients that vanish mid-stream free what they held: later streams are intact and the window still turns', async () => {
+    for (let i = 0; i < 12; i++) {
+      await new Promise<void>((resolve) => {
+        const req = http.get(`${gw.url}/scripts/stream.dll?bytes=${64 * 1024 * 1024}&chunk=65536&flush=1`, { agent: false }, (res) => {
+          let seen = 0;
+          res.on('data', (c: Buffer) => {
+            seen += c.length;
+            // Some leave at once, some after a few MiB.
+            if (seen > (i % 3) * 2 * 1024 * 1024) {
+              req.destroy();
+              resolve();
+            }
+          });
+        });
+        req.on('error', () => resolve());
+      });
+    }
+    await gw.waitForAccess((l) => l.app === 'stream' && l.error === 'client closed the connection');
+    // Every extension thread's window and slots turn over many times here: 64 MiB each on two threads.
+    const total = 64 * 1024 * 1024;
+    expect(await Promise.all([readStream(`${gw.url}/scripts/stream.dll?bytes=${total}`, 0), readStream(`${gw.url}/scripts/stream.dll?bytes=${total}`, 0)])).toEqual([total, total]);
+    expect((await request(`${gw.url}/scripts/hello.dll`)).status).toBe(200);
+  }, 60000);
+
+  test('a bridge that is killed takes its spool file with it; its successor offers a new one', async () => {
+    const [pid] = gw.bridgePids();
+    await readStream(`${gw.url}/scripts/stream.dll?bytes=${4 * 1024 * 1024}`, 0);
+    expect(spoolFilesOpen()).toBe(expectSpool ? 1 : 0);
+    process.kill(pid!, 'SIGKILL');
+    await gw.waitForLog((l) => l.msg === 'bridge process restarted' && Number(l.pid) !== pid);
+    let last: Error | undefined;
+    for (let i = 0; i < 50; i++) {
+      try {
+        expect(await readStream(`${gw.url}/scripts/stream.dll?bytes=${4 * 1024 * 1024}`, 0)).toBe(4 * 1024 * 1024);
+        last = undefined;
+        break;
+      } catch (err) {
+        last = err as Error; // the restart may still be under way
+        await sleep(100);
+      }
+    }
+    expect(last).toBeUndefined();
+    // The old bridge's connections closed, and with the last of them its mapping.
+    expect(spoolFilesOpen()).toBe(expectSpool ? 1 : 0);
+  }, 60000);
+});
