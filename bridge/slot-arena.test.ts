@@ -81,7 +81,7 @@ describe('SlotArena in the response spool (Linux)', () => {
   const linux = process.platform === 'linux' ? test : test.skip;
 
   linux('each thread maps the region; the file holds a framed payload where spoolOffset says', () => {
-    const { file, regions } = createSpool(2, arenaBytes(ARENA_SLOTS));
+    const { file, regions } = createSpool([arenaBytes(ARENA_SLOTS), arenaBytes(ARENA_SLOTS)]);
     const memory = createArenaMemory(ARENA_SLOTS, regions[1]);
     // Two SlotArenas map the region twice, as an extension thread and the main thread do.
     const [writer, reader] = [new SlotArena(memory), new SlotArena(memory)];
@@ -104,6 +104,16 @@ describe('SlotArena in the response spool (Linux)', () => {
     // Releasing on one side frees the slot for the other.
     reader.release(ref.slot);
     expect(writer.slotOf(writer.take(SLOT_PAYLOAD)!)).toBe(1);
+  });
+
+  linux('request body bytes cross through a mapped region too', () => {
+    const { regions } = createSpool([arenaBytes(8)]);
+    const memory = createArenaMemory(8, regions[0]);
+    const [main, thread] = [new SlotArena(memory), new SlotArena(memory)];
+    const body = Buffer.from(Array.from({ length: 100000 }, (_, i) => i % 251));
+    const parts = main.fill([body.subarray(0, 30000), body.subarray(30000)], body.length);
+    const got = Buffer.concat(parts.map((p) => (p instanceof Uint8Array ? p : thread.view(p))));
+    expect(got).toEqual(body);
   });
 
   test('an arena in a SharedArrayBuffer has no place in the spool', () => {

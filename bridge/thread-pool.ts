@@ -216,14 +216,18 @@ export class ThreadPool {
   private spoolFile: SpoolFile | undefined;
   private spoolRegions: SpoolRegion[] = [];
 
-  /** The output arenas' memory file, if this platform has one (spool.ts); made by start(). */
+  /** The arenas' memory file (outputs, then inputs), if this platform has one (spool.ts); made by start(). */
   get spool(): SpoolFile | undefined {
     return this.spoolFile;
   }
 
   private createSpool(): void {
     try {
-      const { file, regions } = createSpool(this.options.threads, arenaBytes(ARENA_SLOTS));
+      const threads = this.options.threads;
+      const { file, regions } = createSpool([
+        ...Array<number>(threads).fill(arenaBytes(ARENA_SLOTS)),
+        ...Array<number>(threads).fill(arenaBytes(INPUT_SLOTS)),
+      ]);
       this.spoolFile = file;
       this.spoolRegions = regions;
     } catch (err) {
@@ -235,7 +239,7 @@ export class ThreadPool {
     const signal = new SharedArrayBuffer(4);
     const callClock = new SharedArrayBuffer(Float64Array.BYTES_PER_ELEMENT);
     const outputArena = createArenaMemory(ARENA_SLOTS, this.spoolRegions[slot - 1]);
-    const inputArena = createArenaMemory(INPUT_SLOTS);
+    const inputArena = createArenaMemory(INPUT_SLOTS, this.spoolRegions[this.options.threads + slot - 1]);
     const init: WorkerInit = {
       slot,
       apps: this.options.apps,

@@ -2,26 +2,25 @@
  * The gateway's side of the response spool (bridge/spool.ts; bridge/PROTOCOL.md, item 8).
  * A Unix-socket bridge offers its spool file; the gateway opens it through
  * /proc/<pid>/fd/<fd>, checks that it is the file the bridge named (st_dev, st_ino: in
- * another PID namespace the same numbers name another process's file) and that it is
- * sealed against shrinking, maps it read-only, and copies each RESPONSE_SPOOL's bytes
- * out of it into a pooled read buffer. From there they go to the client exactly like
- * RESPONSE_BODY bytes read from the socket.
+ * another PID namespace the same numbers name another process's file), and copies each
+ * RESPONSE_SPOOL's bytes out of it with pread() into a pooled read buffer. From there
+ * they go to the client exactly like RESPONSE_BODY bytes read from the socket.
  *
  * The copy is made while the frame is handled, so the bridge may reuse the bytes' slot
- * as soon as it hears SPOOL_FREE, and unmapping never races a client write. A copy in
- * memory, not pread(): the profile put pread's page lookups at twice the cost of the
- * copy itself (bench/RESULTS.md, session 9).
+ * as soon as it hears SPOOL_FREE, and closing the file never races a client write.
+ * pread(), not a mapping: mapping needs koffi, and koffi loaded in the gateway made its
+ * garbage collector run twice as many full collections under load, which cost more
+ * than the copy saves (bench/RESULTS.md, session 9).
  */
 import fs from 'node:fs';
-import { cannotShrink, mapFile, type Mapping } from '../bridge/spool';
 import { WireProtocolError, type SpoolOffer, type SpoolPiece } from '../bridge/wire';
 import { BUSY_READ_BYTES, readBuffers } from './read-buffers';
 
 /** One bridge process's spool file, opened once for all of its connections. */
 interface OpenSpool {
   readonly key: string;
-  readonly bytes: Uint8Array;
-  readonly mapping: Mapping;
+  readonly fd: number;
+  readonly size: number;
   users: number;
 }
 
@@ -40,13 +39,13 @@ export class SpoolFiles {
     if (this.declined.has(key)) return undefined;
     let spool = this.files.get(key);
     if (!spool) {
-      const mapping = mapOffered(offer);
-      if (mapping === undefined) {
+      const fd = openOffered(offer);
+      if (fd === undefined) {
         this.declined.add(key);
         this.onDecline(offer);
         return undefined;
       }
-      spool = { key, mapping, bytes: new Uint8Array(mapping.bytes), users: 0 };
+      spool = { key, fd, size: offer.size, users: 0 };
       this.files.set(key, spool);
     }
     spool.users++;
@@ -61,12 +60,12 @@ export class SpoolFiles {
   private detach(spool: OpenSpool): void {
     if (--spool.users > 0) return;
     this.files.delete(spool.key);
-    spool.mapping.unmap();
+    fs.closeSync(spool.fd);
   }
 }
 
-/** The offered file mapped read-only, or undefined; its descriptor is closed either way (the mapping stays). */
-function mapOffered(offer: SpoolOffer): Mapping | undefined {
+/** The offered file, opened, or undefined if it is not the file the bridge named. */
+function openOffered(offer: SpoolOffer): number | undefined {
   if (process.platform !== 'linux') return undefined;
   let fd: number;
   try {
@@ -77,12 +76,11 @@ function mapOffered(offer: SpoolOffer): Mapping | undefined {
   try {
     const stat = fs.fstatSync(fd, { bigint: true });
     const named = stat.isFile() && String(stat.dev) === offer.dev && String(stat.ino) === offer.ino;
-    if (named && stat.size >= BigInt(offer.size) && cannotShrink(fd)) return mapFile(fd, 0, offer.size, 'read');
+    if (named && stat.size >= BigInt(offer.size)) return fd;
   } catch {
     /* declined below */
-  } finally {
-    fs.closeSync(fd);
   }
+  fs.closeSync(fd);
   return undefined;
 }
 
@@ -99,7 +97,7 @@ export class SpoolReader {
   ) {}
 
   get size(): number {
-    return this.spool.bytes.length;
+    return this.spool.size;
   }
 
   /** The piece's bytes, copied out of the spool now: a view of a pooled read buffer (read-buffers.ts). */
@@ -132,10 +130,9 @@ export class SpoolReader {
   }
 
   private fill(buf: Buffer, at: number, piece: SpoolPiece): Buffer {
-    const end = piece.offset + piece.length;
-    if (end > this.spool.bytes.length) throw new WireProtocolError('ERR_WIRE_BAD_VALUE', `RESPONSE_SPOOL bytes ${piece.offset}+${piece.length} are outside the spool`);
-    buf.set(this.spool.bytes.subarray(piece.offset, end), at);
-    return buf.subarray(at, at + piece.length);
+    const n = fs.readSync(this.spool.fd, buf, at, piece.length, piece.offset);
+    if (n !== piece.length) throw new WireProtocolError('ERR_WIRE_BAD_VALUE', `RESPONSE_SPOOL read ${n} of ${piece.length} bytes at ${piece.offset}`);
+    return buf.subarray(at, at + n);
   }
 
   private releaseBuffer(): void {

@@ -163,14 +163,6 @@ export function openFiles(pid: number): string[] {
   return out;
 }
 
-/** Lines of process `pid`'s memory map (Linux /proc) whose file matches `file`: address, permissions, offset, device, inode, path. */
-export function mappingsOf(pid: number | 'self', file: RegExp): string[] {
-  return fs
-    .readFileSync(`/proc/${pid}/maps`, 'utf8')
-    .split('\n')
-    .filter((line) => file.test(line));
-}
-
 /** Resident set size of a process in bytes (Linux). */
 export function rssBytes(pid: number): number {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
