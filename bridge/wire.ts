@@ -11,7 +11,7 @@ import { COUNT_FIELDS, emptyAccounting, type RequestAccounting } from '../metric
 import { ASYNC_OP_KINDS } from '../metrics/labels';
 import type { RequestInfo } from './request-info';
 
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 export const FRAME_HEADER_SIZE = 12;
 /** Large enough for a 64 KiB WriteClient plus head; small enough that one frame never pins much memory. */
 export const DEFAULT_MAX_PAYLOAD = 1 << 20;

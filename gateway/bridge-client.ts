@@ -343,7 +343,7 @@ export class BridgeClient {
           decoder.push(chunk, (frame) => {
             if (frame.type !== FrameType.HELLO) throw new WireProtocolError('ERR_WIRE_NO_HELLO', 'bridge did not answer HELLO');
             const hello = decodeHello(frame.payload);
-            if (hello.version !== PROTOCOL_VERSION) throw new WireProtocolError('ERR_WIRE_VERSION', `bridge speaks protocol ${hello.version}`);
+            if (hello.version !== PROTOCOL_VERSION) throw new WireProtocolError('ERR_WIRE_VERSION', `bridge speaks protocol ${hello.version}, gateway speaks ${PROTOCOL_VERSION}`);
             const step = handshake.onHello(hello.credential);
             if (step.reply !== undefined) socket.write(encodeHello({ version: PROTOCOL_VERSION, role: 'gateway', credential: step.reply }));
             if (!step.done) return;

@@ -86,6 +86,43 @@ describe('Unix socket transport', () => {
   });
 });
 
+describe('protocol versions', () => {
+  test('a gateway and a bridge of different protocol versions refuse each other at HELLO, naming both versions', async () => {
+    const sock = path.join(tempDir(), 'b.sock');
+    const bridge = await startBridge(['--listen', `unix:${sock}`]);
+    // A bridge of the previous version, as far as HELLO goes: it answers with version 2.
+    const oldSock = path.join(tempDir(), 'old.sock');
+    const old = net.createServer((s) => {
+      s.once('data', () => s.write(encodeHello({ version: PROTOCOL_VERSION - 1, role: 'bridge', credential: '' })));
+      s.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => old.listen(oldSock, resolve));
+    try {
+      await new Promise<void>((resolve) => {
+        const s = net.connect(sock);
+        s.on('connect', () => s.write(encodeHello({ version: PROTOCOL_VERSION - 1, role: 'gateway', credential: '' })));
+        s.on('close', () => resolve());
+        s.on('error', () => undefined);
+      });
+      await sleep(50);
+      const logged = bridge.stderr.flatMap((l) => (l.startsWith('{') ? [JSON.parse(l) as Record<string, unknown>] : [])).find((l) => l.code === 'ERR_WIRE_VERSION');
+      expect(logged?.error).toBe(`gateway speaks protocol ${PROTOCOL_VERSION - 1}, bridge speaks ${PROTOCOL_VERSION}`);
+
+      const gw = await startGateway(['--app', `/scripts/hello.dll=${sample('hello')}`, '--bridge', `unix:${oldSock}`]);
+      try {
+        const r = await request(`${gw.url}/scripts/hello.dll`);
+        expect(r.status).toBe(503);
+        expect(r.body.toString()).toContain(`bridge speaks protocol ${PROTOCOL_VERSION - 1}, gateway speaks ${PROTOCOL_VERSION}`);
+      } finally {
+        await gw.stop();
+      }
+    } finally {
+      old.close();
+      await bridge.stop();
+    }
+  });
+});
+
 describe('TCP transport', () => {
   test('a bridge on TCP requires the shared secret; the right one serves, a wrong one is refused', async () => {
     const dir = tempDir();
