@@ -20,7 +20,7 @@
 import fs from 'node:fs';
 import koffi from 'koffi';
 
-/** A thread's part of the spool file, as it crosses to the thread in WorkerInit. */
+/** One arena's part of the spool file, as it crosses to its thread in WorkerInit. */
 export interface SpoolRegion {
   readonly fd: number;
   /** Where the region starts in the file: a multiple of REGION_ALIGN, as mmap requires. */
@@ -109,7 +109,7 @@ export function createSpool(lengths: readonly number[]): { file: SpoolFile; regi
     return { file: { fd, size, dev: String(stat.dev), ino: String(stat.ino) }, regions };
   } catch (err) {
     fs.closeSync(fd);
-    throw new SpoolUnavailableError(`could not size the spool file: ${(err as Error).message}`);
+    throw new SpoolUnavailableError(`could not size and seal the spool file: ${(err as Error).message}`);
   }
 }
 
