@@ -624,16 +624,23 @@ export function decodeExecUrlDone(payload: Buffer): ExecUrlStatus {
 // UNHEALTHY, SHUTDOWN, STATUS_REQUEST, STATUS
 
 /**
+ * A file the bridge has open and offers to a gateway on the same host, which opens it
+ * through /proc/<pid>/fd/<fd> (gateway/bridge-descriptor.ts).
+ */
+export interface BridgeDescriptor {
+  pid: number;
+  fd: number;
+  /** st_dev and st_ino of the file, in decimal: the gateway uses it only if what it opened is this file. */
+  dev: string;
+  ino: string;
+}
+
+/**
  * A TransmitFile range the gateway may stream to the client itself: it opens the
  * bridge's descriptor through /proc/<pid>/fd/<fd> (same host, same user: a Unix-socket
  * bridge), so the bytes cross no process boundary and no frames.
  */
-export interface FileOffer {
-  pid: number;
-  fd: number;
-  /** st_dev and st_ino of the file, in decimal: the gateway takes the range only if what it opened is this file. */
-  dev: string;
-  ino: string;
+export interface FileOffer extends BridgeDescriptor {
   offset: number;
   length: number;
 }
@@ -692,12 +699,7 @@ export function decodeFileDone(payload: Buffer): FileDone {
  * The bridge's response spool (bridge/spool.ts): a memory file the gateway opens through
  * /proc/<pid>/fd/<fd>, like a RESPONSE_FILE's descriptor, and reads body bytes from.
  */
-export interface SpoolOffer {
-  pid: number;
-  fd: number;
-  /** st_dev and st_ino of the file, in decimal: the gateway accepts only if what it opened is this file. */
-  dev: string;
-  ino: string;
+export interface SpoolOffer extends BridgeDescriptor {
   /** The file's size: every RESPONSE_SPOOL lies within it. */
   size: number;
 }

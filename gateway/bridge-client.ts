@@ -148,7 +148,7 @@ export class BridgeClient {
   private readonly idle: BridgeConnection[] = [];
   /** The bridge's response spool, shared by the connections that read it. */
   readonly spoolFiles = new SpoolFiles((offer) =>
-    this.logger.info('cannot map the bridge\'s response spool; its bodies stay in frames', { bridge: this.name, pid: offer.pid }),
+    this.logger.info('cannot open the bridge\'s response spool; its bodies stay in frames', { bridge: this.name, pid: offer.pid }),
   );
   private readonly waiters: Array<{ resolve: (c: BridgeConnection) => void; reject: (e: Error) => void }> = [];
   private open = 0;

@@ -10,6 +10,7 @@ import fsp from 'node:fs/promises';
 import type http from 'node:http';
 import { WIN32_ERROR } from '../bridge/abi/constants';
 import { FileDoneResult, type FileDone, type FileOffer } from '../bridge/wire';
+import { descriptorPath, isNamedFile } from './bridge-descriptor';
 
 /** Bytes read per chunk: as the bridge's own file chunk (response-writer.ts). */
 const READ_CHUNK = 256 * 1024;
@@ -18,16 +19,16 @@ const READ_BUFFERS = 4;
 
 /** The bridge's file, opened here, or undefined when it cannot be (the bridge then sends the range itself). */
 export async function openBridgeFile(offer: FileOffer): Promise<fsp.FileHandle | undefined> {
-  if (process.platform !== 'linux') return undefined;
+  const where = descriptorPath(offer);
+  if (where === undefined) return undefined;
   let file: fsp.FileHandle;
   try {
-    file = await fsp.open(`/proc/${offer.pid}/fd/${offer.fd}`, 'r');
+    file = await fsp.open(where, 'r');
   } catch {
     return undefined;
   }
   try {
-    const stat = await file.stat({ bigint: true });
-    if (stat.isFile() && String(stat.dev) === offer.dev && String(stat.ino) === offer.ino) return file;
+    if (isNamedFile(await file.stat({ bigint: true }), offer)) return file;
   } catch {
     /* declined below */
   }

@@ -1,8 +1,7 @@
 /**
  * The gateway's side of the response spool (bridge/spool.ts; bridge/PROTOCOL.md, item 8).
- * A Unix-socket bridge offers its spool file; the gateway opens it through
- * /proc/<pid>/fd/<fd>, checks that it is the file the bridge named (st_dev, st_ino: in
- * another PID namespace the same numbers name another process's file), and copies each
+ * A Unix-socket bridge offers its spool file; the gateway opens it through /proc, checks
+ * that it is the file the bridge named (gateway/bridge-descriptor.ts), and copies each
  * RESPONSE_SPOOL's bytes out of it with pread() into a pooled read buffer. From there
  * they go to the client exactly like RESPONSE_BODY bytes read from the socket.
  *
@@ -14,6 +13,7 @@
  */
 import fs from 'node:fs';
 import { WireProtocolError, type SpoolOffer, type SpoolPiece } from '../bridge/wire';
+import { descriptorPath, isNamedFile } from './bridge-descriptor';
 import { BUSY_READ_BYTES, readBuffers } from './read-buffers';
 
 /** One bridge process's spool file, opened once for all of its connections. */
@@ -27,13 +27,13 @@ interface OpenSpool {
 /** The spool files of one bridge (BridgeClient), shared by its connections. */
 export class SpoolFiles {
   private readonly files = new Map<string, OpenSpool>();
-  /** Offers that could not be mapped: every connection to that bridge process makes the same one. */
+  /** Offers that could not be opened: every connection to that bridge process makes the same one. */
   private readonly declined = new Set<string>();
 
   /** `onDecline` hears of each bridge process whose spool cannot be read here, once. */
   constructor(private readonly onDecline: (offer: SpoolOffer) => void = () => undefined) {}
 
-  /** A reader of the offered file, or undefined if this gateway cannot map it (another host or PID namespace, no /proc). */
+  /** A reader of the offered file, or undefined if this gateway cannot open it (another host or PID namespace, no /proc). */
   attach(offer: SpoolOffer): SpoolReader | undefined {
     const key = `${offer.pid}/${offer.fd}/${offer.dev}/${offer.ino}`;
     if (this.declined.has(key)) return undefined;
@@ -66,17 +66,17 @@ export class SpoolFiles {
 
 /** The offered file, opened, or undefined if it is not the file the bridge named. */
 function openOffered(offer: SpoolOffer): number | undefined {
-  if (process.platform !== 'linux') return undefined;
+  const where = descriptorPath(offer);
+  if (where === undefined) return undefined;
   let fd: number;
   try {
-    fd = fs.openSync(`/proc/${offer.pid}/fd/${offer.fd}`, 'r');
+    fd = fs.openSync(where, 'r');
   } catch {
     return undefined;
   }
   try {
     const stat = fs.fstatSync(fd, { bigint: true });
-    const named = stat.isFile() && String(stat.dev) === offer.dev && String(stat.ino) === offer.ino;
-    if (named && stat.size >= BigInt(offer.size)) return fd;
+    if (isNamedFile(stat, offer) && stat.size >= BigInt(offer.size)) return fd;
   } catch {
     /* declined below */
   }
