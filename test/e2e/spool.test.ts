@@ -5,7 +5,7 @@
  * arrive intact in frames.
  */
 import http from 'node:http';
-import { BRIDGE_MODE, RunningGateway, openFiles, request, sample, sleep, startGateway, writeConfig } from '../harness';
+import { BRIDGE_MODE, RunningGateway, openFiles, request, sample, sleep, startGateway, streamPattern, writeConfig } from '../harness';
 
 const SPOOL_FILE = /^\/memfd:isapi-spool/;
 const expectSpool = BRIDGE_MODE === 'native';
@@ -39,9 +39,7 @@ function readStream(url: string, lagMs: number, onTick: () => void = () => undef
       .get(url, { agent: false }, (res) => {
         let at = 0;
         const check = (c: Buffer): void => {
-          for (let i = 0; i < c.length; i++) {
-            if (c[i] !== 97 + ((at + i) % 26)) return reject(new Error(`byte ${at + i} is ${c[i]}, not ${97 + ((at + i) % 26)}`));
-          }
+          if (!c.equals(streamPattern(at, c.length))) reject(new Error(`bytes ${at}..${at + c.length} are not stream.c's alphabet`));
           at += c.length;
         };
         res.pause();
