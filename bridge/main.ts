@@ -3,10 +3,10 @@
  * (GetExtensionVersion), start the extension threads, listen for gateways;
  * on shutdown drain in-flight requests, then TerminateExtension.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { ExtensionLibrary, ExtensionLoadError } from './extension';
 import { Logger } from './log';
+import { findNativeArtefact } from './native-path';
 import type { AppSettings } from './request-info';
 import { BridgeServer } from './server';
 import { DEFAULT_SERVER_SOFTWARE } from './server-variables';
@@ -89,12 +89,9 @@ export function appSettings(app: BridgeAppConfig): AppSettings {
 
 export function defaultShimPath(): string {
   const file = process.platform === 'win32' ? 'isapi_shim.dll' : 'isapi_shim.so';
-  // dist/bridge/main.js -> build/native/, and bridge/main.ts (tests) -> build/native/.
-  for (const base of [path.join(__dirname, '..', '..'), path.join(__dirname, '..')]) {
-    const candidate = path.join(base, 'build', 'native', file);
-    if (fs.existsSync(candidate)) return candidate;
-  }
-  throw new Error(`native shim ${file} not found: run "npm run build"`);
+  const found = findNativeArtefact(file);
+  if (found === undefined) throw new Error(`native shim ${file} not found: run "npm run build"`);
+  return found;
 }
 
 export interface RunningBridge {
