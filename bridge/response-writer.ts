@@ -20,7 +20,7 @@ const FILE_CHUNK = 256 * 1024;
 type Done = (error: number) => void;
 
 type Item =
-  | { kind: 'out'; bytes: Buffer; end: boolean; done: Done; spooled?: (read: Done) => void }
+  | { kind: 'out'; bytes: Buffer; end: boolean; done: Done; spooled?: (sent: Done) => void }
   | { kind: 'segments'; segments: OutputSegment[]; op: number };
 
 export interface WriterEvents {
@@ -67,10 +67,10 @@ export class ResponseWriter {
 
   /**
    * A frame to send in turn; `done` once the socket has taken it. A RESPONSE_SPOOL frame
-   * is done only when the gateway has read its bytes: `spooled` is handed `done` as
-   * the frame is written, to finish it then.
+   * is done only when the gateway frees its bytes: `spooled` is handed `done` as the
+   * frame is written, to finish it then.
    */
-  out(bytes: Buffer, end: boolean, done: Done, spooled?: (read: Done) => void): void {
+  out(bytes: Buffer, end: boolean, done: Done, spooled?: (sent: Done) => void): void {
     this.queue.push({ kind: 'out', bytes, end, done, spooled });
     this.pump();
   }

@@ -142,6 +142,9 @@ class BridgeRequest implements Dispatchable {
 
 let nextKey = 1;
 
+/** Finishes a RESPONSE_SPOOL piece: `freed` by the gateway's SPOOL_FREE, or not (the connection closed first). */
+type SpoolRelease = (freed: boolean) => void;
+
 class GatewayConnection {
   private readonly decoder = new FrameDecoder();
   private helloDone = false;
@@ -151,8 +154,8 @@ class GatewayConnection {
   /** The spool state of this connection: SPOOL_OFFER sent, then SPOOL_ACCEPT received (bridge/PROTOCOL.md, item 8). */
   private spoolOffered = false;
   private spoolAccepted = false;
-  /** What to finish as SPOOL_FREE comes, one per RESPONSE_SPOOL written, in order. */
-  private readonly spoolReads: ((error: number) => void)[] = [];
+  /** The RESPONSE_SPOOL pieces the gateway still holds, by offset, and what finishes each once it frees it. */
+  private readonly spoolHeld = new Map<number, SpoolRelease>();
 
   constructor(
     private readonly socket: net.Socket,
@@ -226,11 +229,12 @@ class GatewayConnection {
         this.spoolAccepted = true;
         return;
       case FrameType.SPOOL_FREE: {
-        const count = decodeSpoolFree(frame.payload);
-        if (count > this.spoolReads.length) {
-          throw new WireProtocolError('ERR_WIRE_BAD_VALUE', `SPOOL_FREE of ${count} frames, ${this.spoolReads.length} sent`);
+        for (const offset of decodeSpoolFree(frame.payload)) {
+          const release = this.spoolHeld.get(offset);
+          if (!release) throw new WireProtocolError('ERR_WIRE_BAD_VALUE', `SPOOL_FREE of offset ${offset}, which the gateway does not hold`);
+          this.spoolHeld.delete(offset);
+          release(true);
         }
-        for (const read of this.spoolReads.splice(0, count)) read(0);
         return;
       }
       case FrameType.METRICS_REQUEST: {
@@ -433,17 +437,21 @@ class GatewayConnection {
    * Frames from an extension thread for this connection's request, in the order it
    * produced them. Body frames in the spool go as RESPONSE_SPOOL once the gateway
    * accepted it. The thread gets its credit (and an async write its completion) when
-   * every piece is with the gateway: written to the socket, or read from the spool.
+   * every piece is done with: written to the socket, or freed by the gateway once its
+   * client has the bytes. The arena slots are reused only then, and never if the
+   * connection closed while the gateway held a piece: a client write of the gateway's
+   * may still be reading it.
    */
   output(req: BridgeRequest, pieces: OutPiece[], end: boolean, op: number | undefined, written: () => void): void {
     let n = 0;
     for (const p of pieces) n += p.bytes.length;
     let waiting = Math.max(1, pieces.length);
     let failure = 0;
+    let slotsStillRead = false;
     const pieceDone = (error: number): void => {
       if (error) failure = error;
       if (--waiting > 0) return;
-      written();
+      if (!slotsStillRead) written();
       Atomics.sub(req.slots, RequestSlot.OUTPUT_PENDING, n);
       req.thread?.wake();
       if (op !== undefined) this.server.pool.threadFor(req.key)?.send({ t: 'ioDone', key: req.key, op, bytes: 0, error: failure });
@@ -459,7 +467,12 @@ class GatewayConnection {
     pieces.forEach((p, i) => {
       if (spool && p.spoolAt >= 0) {
         const frame = encodeResponseSpool(req.streamId, { offset: p.spoolAt, length: p.bytes.length - FRAME_HEADER_SIZE });
-        writer.out(frame, i === last && end, pieceDone, (read) => this.spoolReads.push(read));
+        writer.out(frame, i === last && end, pieceDone, (sent) =>
+          this.spoolHeld.set(p.spoolAt, (freed) => {
+            if (!freed) slotsStillRead = true;
+            sent(freed ? 0 : WIN32_ERROR.NETNAME_DELETED);
+          }),
+        );
       } else {
         writer.out(Buffer.from(p.bytes.buffer, p.bytes.byteOffset, p.bytes.byteLength), i === last && end, pieceDone);
       }
@@ -544,8 +557,9 @@ class GatewayConnection {
     }
     const req = this.current;
     if (req && !req.finished) this.abort(req, WIN32_ERROR.NETNAME_DELETED);
-    // The gateway reads the spool while it handles a frame, so what it had not read it never will.
-    for (const read of this.spoolReads.splice(0)) read(WIN32_ERROR.NETNAME_DELETED);
+    // Pieces the gateway never freed count as failed writes; their slots stay taken (output()).
+    for (const release of this.spoolHeld.values()) release(false);
+    this.spoolHeld.clear();
     this.server.connectionClosed(this);
   }
 }

@@ -99,12 +99,19 @@ describe('round trips', () => {
 
   test('SPOOL_OFFER, RESPONSE_SPOOL, SPOOL_FREE', () => {
     const offer = { pid: 4242, fd: 17, dev: '1', ino: '1027', size: 16 * 1024 * 1024 };
-    const [o, piece, free] = decodeAll([encodeSpoolOffer(offer), encodeResponseSpool(5, { offset: 8454208, length: 65536 }), encodeSpoolFree(12)]);
+    const [o, piece, free] = decodeAll([encodeSpoolOffer(offer), encodeResponseSpool(5, { offset: 8454208, length: 65536 }), encodeSpoolFree([8454208, 64, 2 ** 33])]);
     expect([o!.type, o!.streamId]).toEqual([FrameType.SPOOL_OFFER, 0]);
     expect(decodeSpoolOffer(o!.payload)).toEqual(offer);
     expect([piece!.type, piece!.streamId, piece!.payload.length]).toEqual([FrameType.RESPONSE_SPOOL, 5, 12]);
     expect(decodeResponseSpool(piece!.payload, offer.size)).toEqual({ offset: 8454208, length: 65536 });
-    expect([free!.type, decodeSpoolFree(free!.payload)]).toEqual([FrameType.SPOOL_FREE, 12]);
+    expect([free!.type, decodeSpoolFree(free!.payload)]).toEqual([FrameType.SPOOL_FREE, [8454208, 64, 2 ** 33]]);
+    expect(decodeSpoolFree(encodeSpoolFree([]).subarray(FRAME_HEADER_SIZE))).toEqual([]);
+  });
+
+  test('a SPOOL_FREE whose count does not match its offsets is refused', () => {
+    const two = encodeSpoolFree([64, 128]).subarray(FRAME_HEADER_SIZE);
+    expect(() => decodeSpoolFree(two.subarray(0, 12))).toThrow(expect.objectContaining({ code: 'ERR_WIRE_BAD_VALUE', message: expect.stringContaining('2 pieces has 8 bytes') }));
+    expect(() => decodeSpoolFree(Buffer.concat([two, Buffer.alloc(8)]))).toThrow(expect.objectContaining({ code: 'ERR_WIRE_BAD_VALUE' }));
   });
 
   test('a RESPONSE_SPOOL outside the offered file, or an offer without a size, is refused', () => {

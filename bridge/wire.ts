@@ -11,7 +11,7 @@ import { COUNT_FIELDS, emptyAccounting, type RequestAccounting } from '../metric
 import { ASYNC_OP_KINDS } from '../metrics/labels';
 import type { RequestInfo } from './request-info';
 
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 export const FRAME_HEADER_SIZE = 12;
 /** Large enough for a 64 KiB WriteClient plus head; small enough that one frame never pins much memory. */
 export const DEFAULT_MAX_PAYLOAD = 1 << 20;
@@ -743,14 +743,20 @@ export function decodeResponseSpool(payload: Buffer, size: number): SpoolPiece {
   return piece;
 }
 
-export function encodeSpoolFree(count: number): Buffer {
-  return encodeFrame(FrameType.SPOOL_FREE, 0, new PayloadWriter(4).u32(count).done());
+/** `offsets`: the RESPONSE_SPOOL pieces, by their offset, whose bytes the gateway no longer needs (any order). */
+export function encodeSpoolFree(offsets: readonly number[]): Buffer {
+  const w = new PayloadWriter(4 + 8 * offsets.length).u32(offsets.length);
+  for (const offset of offsets) w.i64(offset);
+  return encodeFrame(FrameType.SPOOL_FREE, 0, w.done());
 }
-export function decodeSpoolFree(payload: Buffer): number {
+export function decodeSpoolFree(payload: Buffer): number[] {
   const r = new PayloadReader(payload, 'SPOOL_FREE');
   const count = r.u32();
+  if (payload.length !== 4 + 8 * count) throw new WireProtocolError('ERR_WIRE_BAD_VALUE', `SPOOL_FREE of ${count} pieces has ${payload.length - 4} bytes of offsets`);
+  const offsets: number[] = [];
+  for (let i = 0; i < count; i++) offsets.push(r.f64());
   r.end();
-  return count;
+  return offsets;
 }
 
 export function encodeUnhealthy(streamId: number, reason: string): Buffer {

@@ -22,7 +22,8 @@ COPY gateway/ gateway/
 COPY bridge/ bridge/
 COPY metrics/ metrics/
 COPY samples/ samples/
-# The same build as on a developer machine: tsc, the samples and the shim.
+# The same build as on a developer machine: tsc, the samples, the shim and the
+# gateway's spool addon (against the headers this Node image ships).
 RUN npm run build
 
 FROM ${NODE_IMAGE} AS deps
@@ -39,7 +40,8 @@ ENV NODE_ENV=production \
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
-# The bridge finds its shim at <app>/build/native (see defaultShimPath).
+# The bridge finds its shim, and the gateway its spool addon, at <app>/build/native
+# (bridge/native-path.ts).
 COPY --from=build /src/build/native ./build/native
 COPY --from=build /src/build/samples /opt/isapi/samples
 COPY package.json ./

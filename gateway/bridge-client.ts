@@ -25,7 +25,7 @@ import {
 } from '../bridge/wire';
 import { GatewayHandshake } from '../bridge/handshake';
 import { BUSY_READ_BYTES, IDLE_READ_BYTES, readBuffers } from './read-buffers';
-import { SpoolFiles, type SpoolReader } from './spool-reader';
+import { SpoolFiles, type ConnectionSpool } from './spool-mapping';
 import type { Logger } from '../bridge/log';
 
 export class BridgeUnavailableError extends Error {
@@ -42,6 +42,13 @@ export class BridgeUnavailableError extends Error {
 /** Whoever is using a connection gets its frames and its failure. */
 export interface ConnectionUser {
   onFrame(frame: Frame): void;
+  /**
+   * Response body bytes (RESPONSE_BODY, or RESPONSE_SPOOL's bytes in the bridge's spool).
+   * They are the connection's memory, a pooled read buffer or the spool, until
+   * `release`: call it exactly once, when the client write that took them is done,
+   * or at once if they are not written. Users without bodies leave it out.
+   */
+  onBody?(streamId: number, bytes: Buffer, release: () => void): void;
   onConnectionLost(reason: string): void;
 }
 
@@ -49,8 +56,8 @@ export class BridgeConnection {
   private readonly decoder = new FrameDecoder({ copyRetained: true });
   user: ConnectionUser | undefined;
   closed = false;
-  /** Set once the bridge's spool is open here (SPOOL_ACCEPT sent). */
-  private spool: SpoolReader | undefined;
+  /** Set once the bridge's spool is mapped here (SPOOL_ACCEPT sent). */
+  private spool: ConnectionSpool | undefined;
 
   constructor(
     readonly socket: net.Socket,
@@ -66,12 +73,11 @@ export class BridgeConnection {
         this.decoder.push(chunk, (frame) => {
           if (frame.type === FrameType.UNHEALTHY) client.unhealthy(decodeUnhealthy(frame.payload));
           else if (frame.type === FrameType.SPOOL_OFFER) this.acceptSpool(frame);
-          // The read buffer is reused (read-buffers.ts): only body pieces travel as views, with retain().
-          else if (this.user) this.user.onFrame(this.bodyOf(frame) ?? { ...frame, payload: Buffer.from(frame.payload) });
-          else throw new WireProtocolError('ERR_WIRE_UNEXPECTED', `frame 0x${frame.type.toString(16)} on an idle connection`);
+          else if (!this.user) throw new WireProtocolError('ERR_WIRE_UNEXPECTED', `frame 0x${frame.type.toString(16)} on an idle connection`);
+          else if (frame.type === FrameType.RESPONSE_BODY || frame.type === FrameType.RESPONSE_SPOOL) this.onBody(this.user, frame);
+          // The read buffer is reused (read-buffers.ts): only body bytes travel as views.
+          else this.user.onFrame({ ...frame, payload: Buffer.from(frame.payload) });
         });
-        const reads = this.spool?.endTurn() ?? 0;
-        if (reads > 0) this.write(encodeSpoolFree(reads));
       } catch (err) {
         client.logger.error('closing bridge connection after a malformed frame', {
           bridge: client.name,
@@ -98,21 +104,26 @@ export class BridgeConnection {
     return this.closed ? false : this.socket.write(buf);
   }
 
-  /** Opens the offered spool if this gateway can; a bridge that hears nothing keeps sending bodies in frames. */
+  /** Maps the offered spool if this gateway can; a bridge that hears nothing keeps sending bodies in frames. */
   private acceptSpool(frame: Frame): void {
     const offer = decodeSpoolOffer(frame.payload);
     if (!this.spoolFiles || this.spool) throw new WireProtocolError('ERR_WIRE_UNEXPECTED', 'SPOOL_OFFER that was not asked for');
-    this.spool = this.spoolFiles.attach(offer);
+    this.spool = this.spoolFiles.attach(offer, (offsets) => this.write(encodeSpoolFree(offsets)));
     if (this.spool) this.write(encodeFrame(FrameType.SPOOL_ACCEPT, 0));
   }
 
-  /** A body frame as the user gets it: RESPONSE_BODY as it is, RESPONSE_SPOOL as the bytes read from the spool. */
-  private bodyOf(frame: Frame): Frame | undefined {
-    if (frame.type === FrameType.RESPONSE_BODY) return frame;
-    if (frame.type !== FrameType.RESPONSE_SPOOL) return undefined;
-    if (!this.spool) throw new WireProtocolError('ERR_WIRE_UNEXPECTED', 'RESPONSE_SPOOL on a connection without a spool');
-    const payload = this.spool.read(decodeResponseSpool(frame.payload, this.spool.size));
-    return { type: FrameType.RESPONSE_BODY, flags: 0, streamId: frame.streamId, payload };
+  /** Body bytes to the user: a RESPONSE_BODY's as a view of the read buffer, a RESPONSE_SPOOL's as a view of the spool. */
+  private onBody(user: ConnectionUser, frame: Frame): void {
+    let bytes = frame.payload;
+    let release: () => void;
+    if (frame.type === FrameType.RESPONSE_SPOOL) {
+      if (!this.spool) throw new WireProtocolError('ERR_WIRE_UNEXPECTED', 'RESPONSE_SPOOL on a connection without a spool');
+      ({ bytes, release } = this.spool.take(decodeResponseSpool(frame.payload, this.spool.size)));
+    } else {
+      release = readBuffers.retain(bytes);
+    }
+    if (user.onBody) user.onBody(frame.streamId, bytes, release);
+    else release();
   }
 
   /** Whether a request is using the connection (it then reads in larger buffers). */
@@ -147,8 +158,8 @@ export class BridgeClient {
   private address: TransportAddress;
   private readonly idle: BridgeConnection[] = [];
   /** The bridge's response spool, shared by the connections that read it. */
-  readonly spoolFiles = new SpoolFiles((offer) =>
-    this.logger.info('cannot open the bridge\'s response spool; its bodies stay in frames', { bridge: this.name, pid: offer.pid }),
+  readonly spoolFiles = new SpoolFiles((offer, reason) =>
+    this.logger.info('cannot map the bridge\'s response spool; its bodies stay in frames', { bridge: this.name, pid: offer.pid, reason }),
   );
   private readonly waiters: Array<{ resolve: (c: BridgeConnection) => void; reject: (e: Error) => void }> = [];
   private open = 0;

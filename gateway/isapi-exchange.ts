@@ -35,7 +35,6 @@ import type { BridgeConnection, ConnectionUser } from './bridge-client';
 import type { ConnectionSource } from './bridge-pool';
 import { ChunkedDecoder } from './chunked';
 import { openBridgeFile, streamFileRange } from './file-range';
-import { readBuffers } from './read-buffers';
 
 /** What the exchange reports when it is over (access log and metrics). */
 export interface ExchangeResult {
@@ -81,11 +80,17 @@ export class IsapiExchange implements ConnectionUser {
     private readonly internal?: InternalRequests,
   ) {}
 
+  /** Releases of body bytes whose client write has not called back (onBody). */
+  private readonly held = new Set<() => void>();
+
   /** HSE_REQ_SEND_URL target, served once the bridge ends this request. */
   private sendUrlTarget: string | undefined;
 
   async start(): Promise<void> {
     this.res.on('close', () => {
+      // Finished, every write has called back; destroyed, the socket no longer reads any (and Node may never call back).
+      for (const release of this.held) release();
+      this.held.clear();
       if (!this.finished) this.onClientGone();
     });
     let conn: BridgeConnection;
@@ -136,8 +141,6 @@ export class IsapiExchange implements ConnectionUser {
     switch (frame.type) {
       case FrameType.RESPONSE_HEAD:
         return this.onHead(frame);
-      case FrameType.RESPONSE_BODY:
-        return this.onBody(frame.payload);
       case FrameType.RESPONSE_END:
         return this.onEnd(decodeResponseEnd(frame.payload, frame.flags));
       case FrameType.SEND_URL:
@@ -238,21 +241,26 @@ export class IsapiExchange implements ConnectionUser {
   }
 
   /**
-   * RESPONSE_BODY bytes, as the decoder passes them on: a frame that straddles
-   * socket reads arrives in pieces (bridge/wire.ts FrameDecoder), each a view of
-   * its socket chunk, written to the client without a copy (Node corks the
-   * client socket for the tick, so the pieces of one read leave together). The
-   * chunk's buffer is reused once the write completes (gateway/read-buffers.ts).
+   * Body bytes as the connection passes them on, written to the client without a
+   * copy: views of a socket read (a frame that straddles reads arrives in pieces,
+   * bridge/wire.ts FrameDecoder) or of the bridge's spool (gateway/spool-mapping.ts).
+   * Node corks the client socket for the tick, so the pieces of one read leave
+   * together. `release` lets the memory be reused once the write is done; if the
+   * socket is destroyed before Node calls back, the response's 'close' does it.
    */
-  private onBody(payload: Buffer): void {
-    if (this.clientGone || !this.headSent) return;
-    let data = payload;
+  onBody(streamId: number, bytes: Buffer, release: () => void): void {
+    if (streamId !== this.streamId || this.clientGone || !this.headSent) return release();
+    let data = bytes;
     if (this.dechunk) {
-      data = this.dechunk.push(payload);
-      if (data.length === 0) return;
+      data = this.dechunk.push(bytes);
+      if (data.length === 0) return release();
     }
     this.bytesOut += data.length;
-    if (!this.res.write(data, readBuffers.retain(data)) && this.conn) {
+    this.held.add(release);
+    const written = (): void => {
+      if (this.held.delete(release)) release();
+    };
+    if (!this.res.write(data, written) && this.conn) {
       const conn = this.conn;
       conn.socket.pause();
       this.res.once('drain', () => conn.socket.resume());

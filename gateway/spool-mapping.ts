@@ -1,143 +1,174 @@
 /**
  * The gateway's side of the response spool (bridge/spool.ts; bridge/PROTOCOL.md, item 8).
  * A Unix-socket bridge offers its spool file; the gateway opens it through /proc, checks
- * that it is the file the bridge named (gateway/bridge-descriptor.ts), and copies each
- * RESPONSE_SPOOL's bytes out of it with pread() into a pooled read buffer. From there
- * they go to the client exactly like RESPONSE_BODY bytes read from the socket.
+ * that it is the file the bridge named (gateway/bridge-descriptor.ts), and maps it
+ * read-only (gateway/native/spool_map.c). Each RESPONSE_SPOOL's bytes then go to the
+ * client as a view of that mapping: the gateway copies nothing.
  *
- * The copy is made while the frame is handled, so the bridge may reuse the bytes' slot
- * as soon as it hears SPOOL_FREE, and closing the file never races a client write.
- * pread(), not a mapping: mapping needs koffi, and koffi loaded in the gateway made its
- * garbage collector run twice as many full collections under load, which cost more
- * than the copy saves (bench/RESULTS.md, session 9).
+ * So the bridge must not reuse a piece's slot while a client write still reads it. The
+ * gateway frees each piece (SPOOL_FREE, by offset) once the write that took its bytes
+ * has completed, or failed, and the bridge reuses the slot only then. A piece freed
+ * after its connection closed is not freed at all: the bridge keeps such slots taken,
+ * since it cannot know when the gateway's write ends.
+ *
+ * The mapping is an ArrayBuffer that lives as long as any view of it: a client write
+ * keeps its bytes mapped even after the bridge is gone. pread() into a buffer of our
+ * own was the version before; the copy cost a third of the gateway's CPU on a stream
+ * (bench/RESULTS.md, session 10).
  */
 import fs from 'node:fs';
+import { findNativeArtefact } from '../bridge/native-path';
 import { WireProtocolError, type SpoolOffer, type SpoolPiece } from '../bridge/wire';
 import { descriptorPath, isNamedFile } from './bridge-descriptor';
-import { BUSY_READ_BYTES, readBuffers } from './read-buffers';
 
-/** One bridge process's spool file, opened once for all of its connections. */
-interface OpenSpool {
+/** The addon built from gateway/native/spool_map.c. */
+interface SpoolMapper {
+  /** The first `size` bytes of the file open at `fd`, mapped shared and read-only; unmapped when collected. */
+  map(fd: number, size: number): ArrayBuffer;
+}
+
+const MAPPER_FILE = 'spool_map.node';
+
+/** The addon, or why there is none (it is built by `npm run build:native`, on Linux only). */
+function loadMapper(): SpoolMapper | string {
+  const file = findNativeArtefact(MAPPER_FILE);
+  if (file === undefined) return `${MAPPER_FILE} is not built (npm run build:native)`;
+  try {
+    return require(file) as SpoolMapper;
+  } catch (err) {
+    return `${file} does not load: ${(err as Error).message}`;
+  }
+}
+
+/** One bridge process's spool file, mapped once for all of its connections. */
+interface MappedSpool {
   readonly key: string;
-  readonly fd: number;
-  readonly size: number;
+  readonly bytes: ArrayBuffer;
   users: number;
 }
 
+/** Hears of each bridge process whose spool this gateway cannot map, once, with the reason. */
+export type DeclineListener = (offer: SpoolOffer, reason: string) => void;
+
 /** The spool files of one bridge (BridgeClient), shared by its connections. */
 export class SpoolFiles {
-  private readonly files = new Map<string, OpenSpool>();
-  /** Offers that could not be opened: every connection to that bridge process makes the same one. */
+  private readonly mapped = new Map<string, MappedSpool>();
+  /** Offers that could not be mapped: every connection to that bridge process makes the same one. */
   private readonly declined = new Set<string>();
+  private mapper: SpoolMapper | string | undefined;
 
-  /** `onDecline` hears of each bridge process whose spool cannot be read here, once. */
-  constructor(private readonly onDecline: (offer: SpoolOffer) => void = () => undefined) {}
+  constructor(private readonly onDecline: DeclineListener = () => undefined) {}
 
-  /** A reader of the offered file, or undefined if this gateway cannot open it (another host or PID namespace, no /proc). */
-  attach(offer: SpoolOffer): SpoolReader | undefined {
+  /**
+   * The connection's view of the offered file, or undefined if this gateway cannot map
+   * it (another host or PID namespace, no /proc, no addon). `sendFree` sends SPOOL_FREE.
+   */
+  attach(offer: SpoolOffer, sendFree: (offsets: number[]) => void): ConnectionSpool | undefined {
     const key = `${offer.pid}/${offer.fd}/${offer.dev}/${offer.ino}`;
     if (this.declined.has(key)) return undefined;
-    let spool = this.files.get(key);
+    let spool = this.mapped.get(key);
     if (!spool) {
-      const fd = openOffered(offer);
-      if (fd === undefined) {
+      const bytes = this.map(offer);
+      if (typeof bytes === 'string') {
         this.declined.add(key);
-        this.onDecline(offer);
+        this.onDecline(offer, bytes);
         return undefined;
       }
-      spool = { key, fd, size: offer.size, users: 0 };
-      this.files.set(key, spool);
+      spool = { key, bytes, users: 0 };
+      this.mapped.set(key, spool);
     }
     spool.users++;
-    return new SpoolReader(spool, () => this.detach(spool));
+    return new ConnectionSpool(spool.bytes, sendFree, () => this.detach(spool));
   }
 
-  /** Files open right now (for tests and diagnostics). */
-  get openCount(): number {
-    return this.files.size;
+  /** Spool files mapped for connections right now (a mapping itself lasts until its last view is collected). */
+  get mappedCount(): number {
+    return this.mapped.size;
   }
 
-  private detach(spool: OpenSpool): void {
-    if (--spool.users > 0) return;
-    this.files.delete(spool.key);
-    fs.closeSync(spool.fd);
+  private detach(spool: MappedSpool): void {
+    if (--spool.users === 0) this.mapped.delete(spool.key);
+  }
+
+  /** The offered file's bytes, or why they cannot be had. */
+  private map(offer: SpoolOffer): ArrayBuffer | string {
+    this.mapper ??= loadMapper();
+    if (typeof this.mapper === 'string') return this.mapper;
+    const where = descriptorPath(offer);
+    if (where === undefined) return 'no /proc to open it through';
+    let fd: number;
+    try {
+      fd = fs.openSync(where, 'r');
+    } catch (err) {
+      return `cannot open ${where}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
+    }
+    try {
+      const stat = fs.fstatSync(fd, { bigint: true });
+      if (!isNamedFile(stat, offer)) return `${where} is not the file the bridge named`;
+      if (stat.size < BigInt(offer.size)) return `${where} holds ${stat.size} bytes, not the ${offer.size} offered`;
+      return this.mapper.map(fd, offer.size);
+    } catch (err) {
+      return `cannot map ${where}: ${(err as Error).message}`;
+    } finally {
+      fs.closeSync(fd); // The mapping stays without it.
+    }
   }
 }
 
-/** The offered file, opened, or undefined if it is not the file the bridge named. */
-function openOffered(offer: SpoolOffer): number | undefined {
-  const where = descriptorPath(offer);
-  if (where === undefined) return undefined;
-  let fd: number;
-  try {
-    fd = fs.openSync(where, 'r');
-  } catch {
-    return undefined;
-  }
-  try {
-    const stat = fs.fstatSync(fd, { bigint: true });
-    if (isNamedFile(stat, offer) && stat.size >= BigInt(offer.size)) return fd;
-  } catch {
-    /* declined below */
-  }
-  fs.closeSync(fd);
-  return undefined;
+/** A RESPONSE_SPOOL's bytes, and what frees them: call it once, when the client no longer needs them. */
+export interface SpoolBytes {
+  readonly bytes: Buffer;
+  readonly release: () => void;
 }
 
-/** One connection's reads from the spool: a pooled buffer per socket read, and the count to free. */
-export class SpoolReader {
-  private buffer: Buffer | undefined;
-  private used = 0;
-  private reads = 0;
+/** One connection's pieces of the spool: the ones it holds, and the frees to send. */
+export class ConnectionSpool {
+  /** Offsets of pieces handed out and not yet released. */
+  private readonly held = new Set<number>();
+  private toFree: number[] = [];
+  private flushQueued = false;
   private detached = false;
 
   constructor(
-    private readonly spool: OpenSpool,
+    private readonly spool: ArrayBuffer,
+    private readonly sendFree: (offsets: number[]) => void,
     private readonly onDetach: () => void,
   ) {}
 
   get size(): number {
-    return this.spool.size;
+    return this.spool.byteLength;
   }
 
-  /** The piece's bytes, copied out of the spool now: a view of a pooled read buffer (read-buffers.ts). */
-  read(piece: SpoolPiece): Buffer {
-    this.reads++;
-    if (piece.length > BUSY_READ_BYTES) return this.fill(Buffer.allocUnsafeSlow(piece.length), 0, piece);
-    if (!this.buffer || this.used + piece.length > this.buffer.length) {
-      this.releaseBuffer();
-      this.buffer = readBuffers.take(BUSY_READ_BYTES);
+  /** The piece's bytes as a view of the mapping. */
+  take(piece: SpoolPiece): SpoolBytes {
+    if (this.held.has(piece.offset)) {
+      throw new WireProtocolError('ERR_WIRE_BAD_VALUE', `RESPONSE_SPOOL at offset ${piece.offset}, which the gateway has not freed`);
     }
-    const at = this.used;
-    this.used += piece.length;
-    return this.fill(this.buffer, at, piece);
+    this.held.add(piece.offset);
+    return { bytes: Buffer.from(this.spool, piece.offset, piece.length), release: () => this.release(piece.offset) };
   }
 
-  /** The socket read's frames are handled: the number of RESPONSE_SPOOL frames to free (SPOOL_FREE). */
-  endTurn(): number {
-    this.releaseBuffer();
-    const n = this.reads;
-    this.reads = 0;
-    return n;
-  }
-
-  /** The connection is closed: the file closes with its last reader. */
+  /** The connection is closed: nothing more is freed (the bridge keeps what was held) or taken. */
   detach(): void {
     if (this.detached) return;
     this.detached = true;
-    this.releaseBuffer();
+    this.held.clear();
+    this.toFree = [];
     this.onDetach();
   }
 
-  private fill(buf: Buffer, at: number, piece: SpoolPiece): Buffer {
-    const n = fs.readSync(this.spool.fd, buf, at, piece.length, piece.offset);
-    if (n !== piece.length) throw new WireProtocolError('ERR_WIRE_BAD_VALUE', `RESPONSE_SPOOL read ${n} of ${piece.length} bytes at ${piece.offset}`);
-    return buf.subarray(at, at + n);
-  }
-
-  private releaseBuffer(): void {
-    if (this.buffer) readBuffers.release(this.buffer);
-    this.buffer = undefined;
-    this.used = 0;
+  /** Frees go out together: one SPOOL_FREE for the writes that complete in one turn. */
+  private release(offset: number): void {
+    if (!this.held.delete(offset)) return;
+    this.toFree.push(offset);
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    process.nextTick(() => {
+      this.flushQueued = false;
+      if (this.toFree.length === 0) return;
+      const offsets = this.toFree;
+      this.toFree = [];
+      this.sendFree(offsets);
+    });
   }
 }
