@@ -82,16 +82,23 @@ export class IsapiExchange implements ConnectionUser {
 
   /** Releases of body bytes whose client write has not called back (onBody). */
   private readonly held = new Set<() => void>();
+  /** The client's response is full: the bridge connection is paused until it drains. */
+  private awaitingDrain = false;
 
   /** HSE_REQ_SEND_URL target, served once the bridge ends this request. */
   private sendUrlTarget: string | undefined;
 
   async start(): Promise<void> {
-    this.res.on('close', () => {
+    const closed = (): void => {
       // Finished, every write has called back; destroyed, the socket no longer reads any (and Node may never call back).
       for (const release of this.held) release();
       this.held.clear();
       if (!this.finished) this.onClientGone();
+    };
+    this.res.on('close', closed);
+    // A pipelined request's response waits for its turn without a socket: if the client goes, only the request hears it.
+    this.req.on('close', () => {
+      if (this.req.socket?.destroyed) closed();
     });
     let conn: BridgeConnection;
     try {
@@ -260,10 +267,15 @@ export class IsapiExchange implements ConnectionUser {
     const written = (): void => {
       if (this.held.delete(release)) release();
     };
-    if (!this.res.write(data, written) && this.conn) {
+    // The rest of the socket read still arrives after the pause: one 'drain' wait is enough.
+    if (!this.res.write(data, written) && this.conn && !this.awaitingDrain) {
       const conn = this.conn;
+      this.awaitingDrain = true;
       conn.socket.pause();
-      this.res.once('drain', () => conn.socket.resume());
+      this.res.once('drain', () => {
+        this.awaitingDrain = false;
+        conn.socket.resume();
+      });
     }
   }
 

@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import { BRIDGE_MODE, RunningGateway, request, sample, sleep, startGateway, streamPattern, writeConfig } from '../harness';
 
 const SPOOL_FILE = /^\/memfd:isapi-spool/;
@@ -116,6 +117,33 @@ describe('response spool', () => {
     const total = 64 * 1024 * 1024;
     expect(await Promise.all([readStream(`${gw.url}/scripts/stream.dll?bytes=${total}`, 0), readStream(`${gw.url}/scripts/stream.dll?bytes=${total}`, 0)])).toEqual([total, total]);
     expect((await request(`${gw.url}/scripts/hello.dll`)).status).toBe(200);
+  }, 60000);
+
+  test('a pipelined response still waiting for its turn ends when the client vanishes, and frees what it held', async () => {
+    const { hostname, port } = new URL(gw.url);
+    const get = (tag: string): string => `GET /scripts/stream.dll?bytes=${64 * 1024 * 1024}&chunk=65536&tag=${tag} HTTP/1.1\r\nHost: x\r\n\r\n`;
+    await new Promise<void>((resolve, reject) => {
+      const socket = net.connect(Number(port), hostname, () => socket.write(get('first') + get('second')));
+      let seen = 0;
+      socket.on('data', (c: Buffer) => {
+        seen += c.length;
+        if (seen < 8 * 1024 * 1024) return;
+        // The second response fills its buffer behind the first, and the bridge's window behind it.
+        socket.pause();
+        setTimeout(() => {
+          socket.destroy();
+          resolve();
+        }, 300);
+      });
+      socket.on('error', reject);
+    });
+    for (const tag of ['first', 'second']) {
+      const line = await gw.waitForAccess((l) => String(l.query).includes(`tag=${tag}`));
+      expect(line.error).toBe('client closed the connection');
+    }
+    // Both extension threads are free again, and their windows turn.
+    const total = 32 * 1024 * 1024;
+    expect(await Promise.all([readStream(`${gw.url}/scripts/stream.dll?bytes=${total}`, 0), readStream(`${gw.url}/scripts/stream.dll?bytes=${total}`, 0)])).toEqual([total, total]);
   }, 60000);
 
   test('a bridge that is killed takes its spool file with it; its successor offers a new one', async () => {
