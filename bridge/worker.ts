@@ -27,9 +27,6 @@ import { ServerVariables } from './server-variables';
 import { RequestSlot, STARTED, packFrames, sharedClockMs, transferList, type BodyPart, type MainToWorker, type OutputSegment, type WorkerInit, type WorkerToMain } from './thread-messages';
 import { decodeRequest } from './wire';
 
-/** Bits 40..47 of a ConnID name the owning thread (see isapi_shim.c). */
-const OWNER_SHIFT = 2 ** 40;
-
 type RunMessage = Extract<MainToWorker, { t: 'run' }>;
 
 class ExtensionThread implements ContextHost {
@@ -42,7 +39,12 @@ class ExtensionThread implements ContextHost {
   /** WorkerInit.callClock. */
   private readonly callSince: Float64Array;
   private readonly apps = new Map<string, { settings: AppSettings; proc: HttpExtensionProc }>();
-  /** Running and PENDING requests by key; a ConnID's low 40 bits are its request's key. */
+  /**
+   * A ConnID is this thread's slot times this, plus the request's key: the shim reads the
+   * owning thread from the bits above (isapi_shim.c, SHIM_OWNER_SHIFT, 40).
+   */
+  private readonly ownerUnit: number;
+  /** Running and PENDING requests by key; a ConnID's low bits, below ownerUnit, are its request's key. */
   private readonly byKey = new RequestTable<RequestContext>();
   private readonly deferred: RunMessage[] = [];
   /** Body messages for a request whose run is deferred: kept until it starts, in order. */
@@ -72,6 +74,7 @@ class ExtensionThread implements ContextHost {
       ...args: [number, bigint, bigint, bigint, bigint]
     ) => number;
     this.callCompletion = lib.func('void shim_complete(void *fn, void *ecb, void *ctx, uint32_t cbIO, uint32_t err)') as typeof this.callCompletion;
+    this.ownerUnit = 2 ** (lib.func('uint32_t shim_owner_shift(void)') as () => number)();
     this.shim = {
       entries: [entry(0), entry(1), entry(2), entry(3)],
       strnlen: (p, max) => Number(strnlen(p, max)),
@@ -80,7 +83,7 @@ class ExtensionThread implements ContextHost {
     };
     this.callbacks = new EcbCallbacks(this.shim, this.outputArena, {
       lookup: (conn) => {
-        const ctx = this.byKey.get(conn % OWNER_SHIFT);
+        const ctx = this.byKey.get(conn % this.ownerUnit);
         return ctx?.connId === conn ? ctx : undefined;
       },
       done: (ctx, status) => this.onDone(ctx, status),
@@ -263,7 +266,7 @@ class ExtensionThread implements ContextHost {
       return;
     }
     // Keys stay below 2^40 for as long as a bridge runs (over three years at 10 000 requests a second).
-    const connId = this.init.slot * OWNER_SHIFT + msg.key;
+    const connId = this.init.slot * this.ownerUnit + msg.key;
     const variables = new ServerVariables(info, app.settings, {
       serverSoftware: this.init.serverSoftware,
       siteRoot: this.init.siteRoot,

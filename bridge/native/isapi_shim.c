@@ -83,6 +83,9 @@ static BOOL WINAPI shim_ServerSupportFunction(HCONN conn, DWORD req, LPVOID buf,
   return finish(ok, err);
 }
 
+/* Where the owner's number sits in a ConnID: the bridge threads build their ConnIDs with it. */
+ISAPI_EXPORT unsigned shim_owner_shift(void) { return SHIM_OWNER_SHIFT; }
+
 /* Registration happens once per bridge thread, before any ECB of that thread exists. */
 ISAPI_EXPORT int shim_register(unsigned owner, host_gsv_fn gsv, host_wc_fn wc, host_rc_fn rc, host_ssf_fn ssf) {
   if (owner >= SHIM_MAX_OWNERS) return 0;
