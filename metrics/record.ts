@@ -57,14 +57,23 @@ interface AppAccountingSeries {
   readonly ssf: Map<SsfRequestLabel, Array<BufferedSeries | undefined>>;
 }
 
+/** A Map or WeakMap, as `cached` uses it. */
+interface Cache<K, V> {
+  get(key: K): V | undefined;
+  set(key: K, value: V): unknown;
+}
+
+/** The value under `key`, made by `make` and kept the first time it is asked for. */
+function cached<K, V>(cache: Cache<K, V>, key: K, make: () => V): V {
+  let value = cache.get(key);
+  if (value === undefined) cache.set(key, (value = make()));
+  return value;
+}
+
 const accountingSeries = new WeakMap<AccountingMetrics, Map<string, AppAccountingSeries>>();
 
 function seriesForApp(metrics: AccountingMetrics, app: string): AppAccountingSeries {
-  let byApp = accountingSeries.get(metrics);
-  if (!byApp) accountingSeries.set(metrics, (byApp = new Map()));
-  let series = byApp.get(app);
-  if (series) return series;
-  series = {
+  return cached(cached(accountingSeries, metrics, () => new Map()), app, () => ({
     syncWriteCalls: bufferedSeries(metrics.writeClientCalls, { app, mode: 'sync' }),
     asyncWriteCalls: bufferedSeries(metrics.writeClientCalls, { app, mode: 'async' }),
     syncWriteBytes: bufferedSeries(metrics.writeClientBytes, { app, mode: 'sync' }),
@@ -78,9 +87,7 @@ function seriesForApp(metrics: AccountingMetrics, app: string): AppAccountingSer
     rejectedSecondOutstanding: bufferedSeries(metrics.asyncSecondOutstandingRejected, { app }),
     ops: ASYNC_OP_KINDS.map((kind) => [kind, bufferedSeries(metrics.asyncOperations, { app, kind })] as const),
     ssf: new Map(),
-  };
-  byApp.set(app, series);
-  return series;
+  }));
 }
 
 /**
@@ -116,8 +123,7 @@ export function recordAccounting(metrics: AccountingMetrics, labels: AccountingL
   for (const name in acc.ssfCalls) {
     const counts = acc.ssfCalls[name]!;
     const request = ssfRequestLabel(name);
-    let byResult = s.ssf.get(request);
-    if (!byResult) s.ssf.set(request, (byResult = []));
+    const byResult = cached(s.ssf, request, () => []);
     SSF_RESULTS.forEach((result, i) => {
       if (counts[result] > 0) (byResult[i] ??= bufferedSeries(metrics.ssfCalls, { app, request, result })).add(counts[result]);
     });
@@ -166,34 +172,25 @@ const httpSeries = new WeakMap<object, Map<string, Map<string, RouteSeries>>>();
  * request cost (bench/RESULTS.md, session 7).
  */
 function routeSeries(metrics: Pick<HttpMetrics, 'httpRequestsInFlight'>, route: string, app: string): RouteSeries {
-  let byRoute = httpSeries.get(metrics);
-  if (!byRoute) httpSeries.set(metrics, (byRoute = new Map()));
-  let byApp = byRoute.get(route);
-  if (!byApp) byRoute.set(route, (byApp = new Map()));
-  let series = byApp.get(app);
-  if (!series) {
-    series = { route, app, inFlight: bufferedSeries(metrics.httpRequestsInFlight, { route, app }), requestBytes: new Map(), outcomes: new Map() };
-    byApp.set(app, series);
-  }
-  return series;
+  const byRoute = cached(httpSeries, metrics, () => new Map<string, Map<string, RouteSeries>>());
+  return cached(cached(byRoute, route, () => new Map<string, RouteSeries>()), app, () => ({
+    route,
+    app,
+    inFlight: bufferedSeries(metrics.httpRequestsInFlight, { route, app }),
+    requestBytes: new Map(),
+    outcomes: new Map(),
+  }));
 }
 
 function outcomeSeries(metrics: HttpMetrics, of: RouteSeries, method: MethodClass, status_class: StatusClass): OutcomeSeries {
-  let byStatus = of.outcomes.get(method);
-  if (!byStatus) of.outcomes.set(method, (byStatus = new Map()));
-  let series = byStatus.get(status_class);
-  if (!series) {
+  return cached(cached(of.outcomes, method, () => new Map()), status_class, () => {
     const labels = { route: of.route, app: of.app, method, status_class };
-    series = { labels, requests: bufferedSeries(metrics.httpRequests, labels), responseBytes: bufferedSeries(metrics.httpResponseBytes, labels) };
-    byStatus.set(status_class, series);
-  }
-  return series;
+    return { labels, requests: bufferedSeries(metrics.httpRequests, labels), responseBytes: bufferedSeries(metrics.httpResponseBytes, labels) };
+  });
 }
 
 function requestBytesSeries(metrics: HttpMetrics, of: RouteSeries, method: MethodClass): BufferedSeries {
-  let series = of.requestBytes.get(method);
-  if (!series) of.requestBytes.set(method, (series = bufferedSeries(metrics.httpRequestBytes, { route: of.route, app: of.app, method })));
-  return series;
+  return cached(of.requestBytes, method, () => bufferedSeries(metrics.httpRequestBytes, { route: of.route, app: of.app, method }));
 }
 
 /**
