@@ -135,6 +135,11 @@ export class BridgePool implements ConnectionSource {
     return [...this.slots, ...this.retiring].reduce((n, m) => n + m.client.inUse, 0);
   }
 
+  /** Response bytes clients are still being written from the processes' spools (gateway/spool-mapping.ts). */
+  get spoolHeldBytes(): number {
+    return [...this.slots, ...this.retiring].reduce((n, m) => n + m.client.spoolFiles.heldBytes, 0);
+  }
+
   /** One metrics source per running process, labelled like the pool's logs (`name#slot.generation`). */
   metricSources(): Array<{ bridge: string; snapshot(signal: AbortSignal): Promise<unknown> }> {
     return this.slots

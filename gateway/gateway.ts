@@ -350,6 +350,7 @@ export class Gateway {
     for (const [name, pool] of this.bridges) {
       m.bridgeUp.set({ bridge: name }, pool.up ? 1 : 0);
       m.bridgeConnectionsInUse.set({ bridge: name }, pool.connectionsInUse);
+      m.bridgeSpoolHeldBytes.set({ bridge: name }, pool.spoolHeldBytes);
       for (const [reason, count] of Object.entries(pool.restartCounts)) {
         const key = `${name}\0${reason}`;
         const delta = count - (this.restartsSeen.get(key) ?? 0);

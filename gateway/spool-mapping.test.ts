@@ -38,18 +38,22 @@ linux('SpoolFiles and ConnectionSpool, against a real spool file of this process
 
   test('frees pieces by offset, once each, in one SPOOL_FREE per turn; a piece held twice is a protocol error', async () => {
     const frees: number[][] = [];
-    const spool = new SpoolFiles().attach(offer, (offsets) => frees.push(offsets))!;
+    const files = new SpoolFiles();
+    const spool = files.attach(offer, (offsets) => frees.push(offsets))!;
     const a = spool.take({ offset: at, length: 64 });
-    const b = spool.take({ offset: at + 65536, length: 64 });
-    const c = spool.take({ offset: at + 131072, length: 64 });
+    const b = spool.take({ offset: at + 65536, length: 100 });
+    const c = spool.take({ offset: at + 131072, length: 1000 });
+    expect(files.heldBytes).toBe(1164);
     expect(() => spool.take({ offset: at + 65536, length: 64 })).toThrow(expect.objectContaining({ code: 'ERR_WIRE_BAD_VALUE', message: expect.stringContaining(`${at + 65536}`) }));
     c.release();
     a.release();
     a.release(); // a second release of one piece changes nothing
+    expect(files.heldBytes).toBe(100);
     expect(frees).toEqual([]);
     await nextTick();
     expect(frees).toEqual([[at + 131072, at]]);
     b.release();
+    expect(files.heldBytes).toBe(0);
     await nextTick();
     expect(frees).toEqual([[at + 131072, at], [at + 65536]]);
     // Freed, the offset may come again.
@@ -61,14 +65,21 @@ linux('SpoolFiles and ConnectionSpool, against a real spool file of this process
 
   test('after the connection closed, a release frees nothing (the bridge keeps those slots)', async () => {
     const frees: number[][] = [];
-    const spool = new SpoolFiles().attach(offer, (offsets) => frees.push(offsets))!;
+    const files = new SpoolFiles();
+    const spool = files.attach(offer, (offsets) => frees.push(offsets))!;
+    const other = files.attach(offer, noFrees)!;
+    other.take({ offset: at + 4096, length: 10 });
     const a = spool.take({ offset: at, length: 64 });
     const b = spool.take({ offset: at + 64, length: 64 });
     a.release();
     spool.detach();
+    expect(files.heldBytes).toBe(10); // what the other connection holds
     b.release();
     await nextTick();
     expect(frees).toEqual([]);
+    expect(files.heldBytes).toBe(10);
+    other.detach();
+    expect(files.heldBytes).toBe(0);
     expect(a.bytes.length).toBe(64); // the mapping outlives the connection while a view holds it
   });
 

@@ -56,6 +56,8 @@ export class SpoolFiles {
   /** Offers that could not be mapped: every connection to that bridge process makes the same one. */
   private readonly declined = new Set<string>();
   private mapper: SpoolMapper | string | undefined;
+  /** Bytes of pieces handed out and not yet released, over all connections (isapi_bridge_spool_held_bytes). */
+  heldBytes = 0;
 
   constructor(private readonly onDecline: DeclineListener = () => undefined) {}
 
@@ -78,7 +80,7 @@ export class SpoolFiles {
       this.mapped.set(key, spool);
     }
     spool.users++;
-    return new ConnectionSpool(spool.bytes, sendFree, () => this.detach(spool));
+    return new ConnectionSpool(spool.bytes, sendFree, this, () => this.detach(spool));
   }
 
   /** Spool files mapped for connections right now (a mapping itself lasts until its last view is collected). */
@@ -121,10 +123,15 @@ export interface SpoolBytes {
   readonly release: () => void;
 }
 
+/** Where a connection counts the bytes it holds. */
+interface HeldTally {
+  heldBytes: number;
+}
+
 /** One connection's pieces of the spool: the ones it holds, and the frees to send. */
 export class ConnectionSpool {
-  /** Offsets of pieces handed out and not yet released. */
-  private readonly held = new Set<number>();
+  /** Pieces handed out and not yet released: offset -> length. */
+  private readonly held = new Map<number, number>();
   private toFree: number[] = [];
   private flushQueued = false;
   private detached = false;
@@ -132,6 +139,7 @@ export class ConnectionSpool {
   constructor(
     private readonly spool: ArrayBuffer,
     private readonly sendFree: (offsets: number[]) => void,
+    private readonly tally: HeldTally,
     private readonly onDetach: () => void,
   ) {}
 
@@ -144,7 +152,8 @@ export class ConnectionSpool {
     if (this.held.has(piece.offset)) {
       throw new WireProtocolError('ERR_WIRE_BAD_VALUE', `RESPONSE_SPOOL at offset ${piece.offset}, which the gateway has not freed`);
     }
-    this.held.add(piece.offset);
+    this.held.set(piece.offset, piece.length);
+    this.tally.heldBytes += piece.length;
     return { bytes: Buffer.from(this.spool, piece.offset, piece.length), release: () => this.release(piece.offset) };
   }
 
@@ -152,6 +161,7 @@ export class ConnectionSpool {
   detach(): void {
     if (this.detached) return;
     this.detached = true;
+    for (const length of this.held.values()) this.tally.heldBytes -= length;
     this.held.clear();
     this.toFree = [];
     this.onDetach();
@@ -159,7 +169,10 @@ export class ConnectionSpool {
 
   /** Frees go out together: one SPOOL_FREE for the writes that complete in one turn. */
   private release(offset: number): void {
-    if (!this.held.delete(offset)) return;
+    const length = this.held.get(offset);
+    if (length === undefined) return;
+    this.held.delete(offset);
+    this.tally.heldBytes -= length;
     this.toFree.push(offset);
     if (this.flushQueued) return;
     this.flushQueued = true;

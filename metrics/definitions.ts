@@ -196,6 +196,13 @@ export const METRIC_DEFINITIONS = {
     labelNames: ['bridge'],
     emitter: 'gateway',
   },
+  bridgeSpoolHeldBytes: {
+    name: 'isapi_bridge_spool_held_bytes',
+    type: 'gauge',
+    help: "Response bytes the gateway is writing to clients straight from the bridge's spool; the bridge reuses their memory once the writes complete.",
+    labelNames: ['bridge'],
+    emitter: 'gateway',
+  },
   bridgeConnectionWait: {
     name: 'isapi_bridge_connection_wait_seconds',
     type: 'histogram',

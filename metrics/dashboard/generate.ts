@@ -272,6 +272,14 @@ const ROWS: readonly RowSpec[] = [
         targets: [{ expr: `sum by (bridge) (${M.bridgeConnectionsInUse.name}${sel()})`, legendFormat: '{{bridge}}' }],
       },
       {
+        title: 'Spool bytes held for client writes',
+        description:
+          "Response bytes the gateway writes to clients straight from each bridge's spool (Unix-socket bridges on Linux). It follows slow clients; if it stays up with no traffic, a write's memory was never given back.",
+        type: 'timeseries',
+        unit: 'bytes',
+        targets: [{ expr: `sum by (bridge) (${M.bridgeSpoolHeldBytes.name}${sel()})`, legendFormat: '{{bridge}}' }],
+      },
+      {
         title: 'Pipe connection wait p99',
         description: '99th percentile of the wait for a free gateway-to-bridge connection.',
         type: 'timeseries',

@@ -52,6 +52,24 @@ function expectGatewayMapsBridgeSpool(): void {
   expect(gateway.get(inode!)).toBe(1);
 }
 
+/** isapi_bridge_spool_held_bytes of the test's bridge, from the gateway's /metrics. */
+async function spoolHeldBytes(): Promise<number> {
+  const text = (await request(`${gw.url}/metrics`)).body.toString();
+  const line = text.split('\n').find((l) => l.startsWith('isapi_bridge_spool_held_bytes{bridge="default"}'));
+  if (!line) throw new Error('no isapi_bridge_spool_held_bytes for bridge "default" in /metrics');
+  return Number(line.split(' ').pop());
+}
+
+/** Waits until the gateway holds nothing of the spool: every client write has given its memory back. */
+async function expectNothingHeld(): Promise<void> {
+  let held = -1;
+  for (let i = 0; i < 100 && held !== 0; i++) {
+    held = await spoolHeldBytes();
+    if (held !== 0) await sleep(50);
+  }
+  expect(held).toBe(0);
+}
+
 /** Reads `url` slowly for `lagMs`, then fast; the first byte that breaks stream.c's alphabet fails it. */
 function readStream(url: string, lagMs: number, onTick: () => void = () => undefined): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -90,9 +108,13 @@ describe('response spool', () => {
       expectGatewayMapsBridgeSpool();
     };
     // Lagging clients keep pieces held across many turns: a slot reused too early shows as a wrong byte.
-    const got = await Promise.all([0, 1, 2, 3].map((i) => readStream(`${gw.url}/scripts/stream.dll?bytes=${total}&chunk=${40000 + i * 8000}`, 400, tick)));
-    expect(got).toEqual([total, total, total, total]);
+    const streams = Promise.all([0, 1, 2, 3].map((i) => readStream(`${gw.url}/scripts/stream.dll?bytes=${total}&chunk=${40000 + i * 8000}`, 400, tick)));
+    await sleep(250);
+    const heldWhileLagging = await spoolHeldBytes();
+    expect(await streams).toEqual([total, total, total, total]);
     expect(checked).toBe(true);
+    if (expectSpool) expect(heldWhileLagging).toBeGreaterThan(0);
+    await expectNothingHeld();
   }, 60000);
 
   test('clients that vanish mid-stream free what they held: later streams are intact and the window still turns', async () => {
@@ -117,6 +139,7 @@ describe('response spool', () => {
     const total = 64 * 1024 * 1024;
     expect(await Promise.all([readStream(`${gw.url}/scripts/stream.dll?bytes=${total}`, 0), readStream(`${gw.url}/scripts/stream.dll?bytes=${total}`, 0)])).toEqual([total, total]);
     expect((await request(`${gw.url}/scripts/hello.dll`)).status).toBe(200);
+    await expectNothingHeld();
   }, 60000);
 
   test('a pipelined response still waiting for its turn ends when the client vanishes, and frees what it held', async () => {
@@ -141,6 +164,8 @@ describe('response spool', () => {
       const line = await gw.waitForAccess((l) => String(l.query).includes(`tag=${tag}`));
       expect(line.error).toBe('client closed the connection');
     }
+    // Node never calls back the second response's writes: its 'close' gives their memory back.
+    await expectNothingHeld();
     // Both extension threads are free again, and their windows turn.
     const total = 32 * 1024 * 1024;
     expect(await Promise.all([readStream(`${gw.url}/scripts/stream.dll?bytes=${total}`, 0), readStream(`${gw.url}/scripts/stream.dll?bytes=${total}`, 0)])).toEqual([total, total]);

@@ -84,6 +84,7 @@ export function simulateTraffic(world: World, round: number): void {
   for (const bridge of world.bridges) {
     g.bridgeUp.set({ bridge: bridge.name }, 1);
     g.bridgeConnectionsInUse.set({ bridge: bridge.name }, (round % 3) + 1);
+    g.bridgeSpoolHeldBytes.set({ bridge: bridge.name }, (round % 4) * 65536);
     g.bridgeConnectionWait.observe({ bridge: bridge.name }, 0.0007 * ((round % 5) + 1));
     if (round % 4 === 0) g.bridgeRestarts.inc({ bridge: bridge.name, reason: 'crash' });
 
