@@ -162,6 +162,7 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
     secret: options.secret,
     inputWindow: options.inputWindow ?? 1024 * 1024,
     onShutdownRequest: options.onShutdownRequest,
+    onSpoolSlotsRetired: (count) => telemetry.metrics.spoolSlotsRetired.inc(count),
   });
   server.setMetricsSource(() => telemetry.snapshot());
   if (good.length > 0) await pool.start();

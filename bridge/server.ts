@@ -59,6 +59,8 @@ export interface BridgeServerOptions {
   inputWindow: number;
   /** A gateway sent SHUTDOWN: drain, TerminateExtension and exit (the process owner decides how). */
   onShutdownRequest?: () => void;
+  /** Spool slots left taken because their connection closed while the gateway held them (output()). */
+  onSpoolSlotsRetired?: (count: number) => void;
 }
 
 /** Seconds a client is told to wait (Retry-After) when an app's queue is full. */
@@ -558,6 +560,7 @@ class GatewayConnection {
     const req = this.current;
     if (req && !req.finished) this.abort(req, WIN32_ERROR.NETNAME_DELETED);
     // Pieces the gateway never freed count as failed writes; their slots stay taken (output()).
+    if (this.spoolHeld.size > 0) this.opts.onSpoolSlotsRetired?.(this.spoolHeld.size);
     for (const release of this.spoolHeld.values()) release(false);
     this.spoolHeld.clear();
     this.server.connectionClosed(this);

@@ -173,6 +173,13 @@ export const METRIC_DEFINITIONS = {
     buckets: ASYNC_OUTSTANDING_BUCKETS,
     emitter: 'bridge',
   },
+  spoolSlotsRetired: {
+    name: 'isapi_bridge_spool_slots_retired_total',
+    type: 'counter',
+    help: "Response spool slots the bridge no longer reuses: the gateway still held them when its connection closed, so a gateway write could still read them. They come back only with a new bridge process; without free slots the bridge copies instead.",
+    labelNames: [],
+    emitter: 'bridge',
+  },
 
   // ---- bridge processes and pipes, gateway --------------------------------------------
   bridgeUp: {

@@ -4,9 +4,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { BRIDGE_CLI, request, sample, sleep, startGateway, tempDir, writeConfig } from '../harness';
+import { BRIDGE_CLI, request, sample, sleep, startGateway, streamPattern, tempDir, writeConfig } from '../harness';
 import { encodeHello, PROTOCOL_VERSION } from '../../bridge/wire';
 
 interface StandaloneBridge {
@@ -79,6 +80,41 @@ describe('Unix socket transport', () => {
         expect(gw.bridgePids()).toEqual([]); // It used the running bridge, it started none.
       } finally {
         await gw.stop();
+      }
+    } finally {
+      await bridge.stop();
+    }
+  });
+});
+
+describe('a gateway that dies mid-stream', () => {
+  test('the bridge serves the next gateway, and counts the spool slots it no longer reuses', async () => {
+    const sock = path.join(tempDir(), 'b.sock');
+    const bridge = await startBridge(['--listen', `unix:${sock}`, '--app', `/scripts/stream.dll=${sample('stream')}`]);
+    const args = ['--app', `/scripts/stream.dll=${sample('stream')}`, '--bridge', `unix:${sock}`];
+    try {
+      const first = await startGateway(args);
+      // A client that reads nothing: once the socket buffers are full, the gateway holds spool pieces for it.
+      await new Promise<void>((resolve) => {
+        http
+          .get(`${first.url}/scripts/stream.dll?bytes=${64 * 1024 * 1024}&chunk=65536`, { agent: false }, (res) => {
+            res.pause();
+            setTimeout(resolve, 300);
+          })
+          .on('error', () => undefined);
+      });
+      first.proc.kill('SIGKILL');
+      await first.wait();
+      const second = await startGateway(args);
+      try {
+        const total = 8 * 1024 * 1024;
+        const r = await request(`${second.url}/scripts/stream.dll?bytes=${total}&chunk=65536`);
+        expect(r.body.equals(streamPattern(0, total))).toBe(true);
+        const metrics = (await request(`${second.url}/metrics`)).body.toString();
+        const retired = metrics.split('\n').find((l) => l.startsWith('isapi_bridge_spool_slots_retired_total{'));
+        expect(Number(retired?.split(' ').pop())).toBeGreaterThan(0);
+      } finally {
+        await second.stop();
       }
     } finally {
       await bridge.stop();
