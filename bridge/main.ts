@@ -143,7 +143,7 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
       outputWindow: options.outputWindow ?? DEFAULT_OUTPUT_WINDOW,
     },
     {
-      out: (key, bytes, end, op, written) => server.output(key, bytes, end, op, written),
+      out: (key, pieces, end, op, free) => server.output(key, pieces, end, op, free),
       segments: (key, segments, op) => server.segments(key, segments, op),
       unhealthy: (key, reason) => server.reportUnhealthy(reason, key),
       stats: (batch) => telemetry.apply(batch),

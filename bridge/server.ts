@@ -440,20 +440,18 @@ class GatewayConnection {
    * produced them. Body frames in the spool go as RESPONSE_SPOOL once the gateway
    * accepted it. The thread gets its credit (and an async write its completion) when
    * every piece is done with: written to the socket, or freed by the gateway once its
-   * client has the bytes. The arena slots are reused only then, and never if the
-   * connection closed while the gateway held a piece: a client write of the gateway's
-   * may still be reading it.
+   * client has the bytes. A piece's arena slot is reused only then (`free`), and never
+   * if the connection closed while the gateway held the piece: a client write of the
+   * gateway's may still be reading it.
    */
-  output(req: BridgeRequest, pieces: OutPiece[], end: boolean, op: number | undefined, written: () => void): void {
+  output(req: BridgeRequest, pieces: OutPiece[], end: boolean, op: number | undefined, free: (piece: OutPiece) => void): void {
     let n = 0;
     for (const p of pieces) n += p.bytes.length;
     let waiting = Math.max(1, pieces.length);
     let failure = 0;
-    let slotsStillRead = false;
     const pieceDone = (error: number): void => {
       if (error) failure = error;
       if (--waiting > 0) return;
-      if (!slotsStillRead) written();
       Atomics.sub(req.slots, RequestSlot.OUTPUT_PENDING, n);
       req.thread?.wake();
       if (op !== undefined) this.server.pool.threadFor(req.key)?.send({ t: 'ioDone', key: req.key, op, bytes: 0, error: failure });
@@ -471,12 +469,16 @@ class GatewayConnection {
         const frame = encodeResponseSpool(req.streamId, { offset: p.spoolAt, length: p.bytes.length - FRAME_HEADER_SIZE });
         writer.out(frame, i === last && end, pieceDone, (sent) =>
           this.spoolHeld.set(p.spoolAt, (freed) => {
-            if (!freed) slotsStillRead = true;
+            if (freed) free(p);
             sent(freed ? 0 : WIN32_ERROR.NETNAME_DELETED);
           }),
         );
       } else {
-        writer.out(Buffer.from(p.bytes.buffer, p.bytes.byteOffset, p.bytes.byteLength), i === last && end, pieceDone);
+        // Taken by the socket, or the socket is gone: either way nothing reads the slot any more.
+        writer.out(Buffer.from(p.bytes.buffer, p.bytes.byteOffset, p.bytes.byteLength), i === last && end, (error) => {
+          free(p);
+          pieceDone(error);
+        });
       }
     });
   }
@@ -616,10 +618,10 @@ export class BridgeServer {
   }
 
   /** Routes frames from the pool to the socket of the request they belong to. */
-  output(key: number, pieces: OutPiece[], end: boolean, op: number | undefined, written: () => void): void {
+  output(key: number, pieces: OutPiece[], end: boolean, op: number | undefined, free: (piece: OutPiece) => void): void {
     const entry = this.live.get(key);
-    if (entry) entry.conn.output(entry.req, pieces, end, op, written);
-    else written();
+    if (entry) entry.conn.output(entry.req, pieces, end, op, free);
+    else pieces.forEach(free);
   }
 
   segments(key: number, segments: OutputSegment[], op: number): void {

@@ -72,17 +72,19 @@ export interface Dispatchable {
 }
 
 /**
- * A piece of an 'out' message as the main thread sends it: its bytes, and where a
- * RESPONSE_BODY frame's payload is in the spool file (-1 when it is not in the spool).
+ * A piece of an 'out' message as the main thread sends it: its bytes, the output arena
+ * slot they are in (-1: none), and where a RESPONSE_BODY frame's payload is in the
+ * spool file (-1 when it is not in the spool).
  */
 export interface OutPiece {
   readonly bytes: Uint8Array;
+  readonly slot: number;
   readonly spoolAt: number;
 }
 
 export interface PoolEvents {
-  /** `written` must be called once the gateway has the bytes (it frees their arena slots). */
-  out(key: number, pieces: OutPiece[], end: boolean, op: number | undefined, written: () => void): void;
+  /** `free` must be called for each piece once the gateway has its bytes (it frees the piece's arena slot). */
+  out(key: number, pieces: OutPiece[], end: boolean, op: number | undefined, free: (piece: OutPiece) => void): void;
   segments(key: number, segments: OutputSegment[], op: number): void;
   unhealthy(key: number, reason: string): void;
   stats(batch: StatsBatch): void;
@@ -91,7 +93,6 @@ export interface PoolEvents {
   threadExit(slot: number, code: number, keys: number[]): void;
 }
 
-const noop = (): void => undefined;
 /** A busy thread holds in advance about this much work, judged by the apps' recent times per request. */
 const PREFETCH_HORIZON_MS = 1;
 /** ... and never more requests than this. */
@@ -140,16 +141,18 @@ export class ExtensionThreadHandle {
     return this.busyWith !== undefined && !this.stuck(now);
   }
 
-  /** An 'out' message's parts as pieces to send, and what frees their arena slots once the gateway has them. */
-  resolve(parts: readonly BodyPart[]): { pieces: OutPiece[]; written: () => void } {
-    const slots: number[] = [];
-    const pieces = parts.map((p): OutPiece => {
-      if (p instanceof Uint8Array) return { bytes: p, spoolAt: -1 };
-      slots.push(p.slot);
-      return { bytes: this.output.view(p), spoolAt: this.output.spoolOffset(p) };
+  /** An 'out' message's parts as pieces to send. */
+  resolve(parts: readonly BodyPart[]): OutPiece[] {
+    return parts.map((p): OutPiece => {
+      if (p instanceof Uint8Array) return { bytes: p, slot: -1, spoolAt: -1 };
+      return { bytes: this.output.view(p), slot: p.slot, spoolAt: this.output.spoolOffset(p) };
     });
-    return { pieces, written: slots.length === 0 ? noop : () => slots.forEach((s) => this.output.release(s)) };
   }
+
+  /** The gateway has the piece's bytes: its arena slot (if any) is free again. */
+  readonly free = (piece: OutPiece): void => {
+    if (piece.slot >= 0) this.output.release(piece.slot);
+  };
 
   send(msg: MainToWorker, transfer: ArrayBuffer[] = []): void {
     this.worker.postMessage(msg, transfer);
@@ -260,8 +263,7 @@ export class ThreadPool {
       worker.on('message', (msg: WorkerToMain) => {
         switch (msg.t) {
           case 'out': {
-            const { pieces, written } = handle.resolve(msg.bytes);
-            this.events.out(msg.key, pieces, msg.end, msg.op, written);
+            this.events.out(msg.key, handle.resolve(msg.bytes), msg.end, msg.op, handle.free);
             if (msg.end) this.finished(handle, msg.key, msg.threadMs);
             return;
           }
