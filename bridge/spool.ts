@@ -5,10 +5,10 @@
  * A 64 KiB WriteClient is copied once, into its arena slot. On a Unix-socket gateway
  * connection that accepted the spool (bridge/PROTOCOL.md, item 8), the bridge then
  * sends a 24-byte RESPONSE_SPOOL frame naming the bytes' place in this file, and the
- * gateway reads them from `/proc/<pid>/fd/<fd>` itself (with pread: the gateway does not
- * load koffi, gateway/spool-reader.ts says why). The body then crosses no
+ * gateway writes its client straight from its own read-only mapping of
+ * `/proc/<pid>/fd/<fd>` (gateway/spool-mapping.ts). The body then crosses no
  * socket between the two processes: the kernel copies into and out of the Unix socket
- * were the larger part of a streamed response's cost (bench/RESULTS.md, session 9).
+ * were the larger part of a streamed response's cost (bench/RESULTS.md, sessions 9 and 10).
  *
  * Mapped memory is also cheaper to copy into and out of than a SharedArrayBuffer, for
  * which V8 copies with relaxed atomic moves: 1.6-2.0 against 2.4-2.9 µs per 64 KiB here,
@@ -19,6 +19,7 @@
  */
 import fs from 'node:fs';
 import koffi from 'koffi';
+import { libc } from './libc';
 
 /** One arena's part of the spool file, as it crosses to its thread in WorkerInit. */
 export interface SpoolRegion {
@@ -49,26 +50,6 @@ const PROT_READ_WRITE = 0x1 | 0x2;
 const MAP_SHARED = 0x1;
 const MAP_FAILED = 0xffffffffffffffffn;
 
-interface Libc {
-  memfdCreate(name: string, flags: number): number;
-  mmap(addr: null, length: number, prot: number, flags: number, fd: number, offset: number): unknown;
-  fcntl(fd: number, cmd: number, ...args: unknown[]): number;
-}
-
-let libc: Libc | undefined;
-
-/** libc, bound on first use in each thread (koffi functions belong to the thread that made them). */
-function boundLibc(): Libc {
-  if (libc) return libc;
-  const lib = koffi.load('libc.so.6');
-  libc = {
-    memfdCreate: lib.func('int memfd_create(const char *name, unsigned int flags)') as Libc['memfdCreate'],
-    mmap: lib.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, int64_t offset)') as Libc['mmap'],
-    fcntl: lib.func('int fcntl(int fd, int cmd, ...)') as Libc['fcntl'],
-  };
-  return libc;
-}
-
 /** Why the spool could not be made; the bridge then uses SharedArrayBuffer arenas. */
 export class SpoolUnavailableError extends Error {
   readonly code = 'ERR_SPOOL_UNAVAILABLE';
@@ -88,7 +69,7 @@ export function createSpool(lengths: readonly number[]): { file: SpoolFile; regi
   if (process.platform !== 'linux') throw new SpoolUnavailableError(`no memory files on ${process.platform}`);
   let fd: number;
   try {
-    fd = boundLibc().memfdCreate('isapi-spool', MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    fd = libc().memfdCreate('isapi-spool', MFD_CLOEXEC | MFD_ALLOW_SEALING);
   } catch (err) {
     throw new SpoolUnavailableError(`memfd_create is not available: ${(err as Error).message}`);
   }
@@ -102,7 +83,7 @@ export function createSpool(lengths: readonly number[]): { file: SpoolFile; regi
   try {
     fs.ftruncateSync(fd, size);
     // Sealed at its size: a mapping of it can never end up past the end of the file (SIGBUS).
-    if (boundLibc().fcntl(fd, F_ADD_SEALS, 'int', F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) !== 0) {
+    if (libc().fcntl(fd, F_ADD_SEALS, 'int', F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) !== 0) {
       throw new Error(`sealing failed (errno ${koffi.errno()})`);
     }
     const stat = fs.fstatSync(fd, { bigint: true });
@@ -115,7 +96,7 @@ export function createSpool(lengths: readonly number[]): { file: SpoolFile; regi
 
 /** A thread's region, mapped into this process for its life (shared with every other mapping of it). */
 export function mapRegion(region: SpoolRegion): ArrayBuffer {
-  const at = boundLibc().mmap(null, region.length, PROT_READ_WRITE, MAP_SHARED, region.fd, region.offset);
+  const at = libc().mmap(null, region.length, PROT_READ_WRITE, MAP_SHARED, region.fd, region.offset);
   if (at === null || koffi.address(at) === MAP_FAILED) {
     throw new SpoolUnavailableError(`mmap of the spool file failed (errno ${koffi.errno()})`);
   }
