@@ -163,6 +163,7 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
     inputWindow: options.inputWindow ?? 1024 * 1024,
     onShutdownRequest: options.onShutdownRequest,
     onSpoolSlotsRetired: (count) => telemetry.metrics.spoolSlotsRetired.inc(count),
+    onSpoolSlotsReclaimed: (count) => telemetry.metrics.spoolSlotsReclaimed.inc(count),
   });
   server.setMetricsSource(() => telemetry.snapshot());
   if (good.length > 0) await pool.start();

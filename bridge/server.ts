@@ -19,6 +19,8 @@ import { REQUEST_SLOTS, RequestSlot, assemble, transferList, type MainToWorker, 
 import { ThreadPool, type Dispatchable, type OutPiece } from './thread-pool';
 import { listenTransport, type TransportAddress, type TransportTlsServer } from './transport';
 import { BridgeHandshake } from './handshake';
+import { peerProcessOf, type PeerProcess } from './peer-process';
+import { RetiredSlots } from './retired-slots';
 import {
   FrameDecoder,
   FrameType,
@@ -61,6 +63,10 @@ export interface BridgeServerOptions {
   onShutdownRequest?: () => void;
   /** Spool slots left taken because their connection closed while the gateway held them (output()). */
   onSpoolSlotsRetired?: (count: number) => void;
+  /** Retired spool slots freed again because the gateway that held them has exited (retired-slots.ts). */
+  onSpoolSlotsReclaimed?: (count: number) => void;
+  /** How often to ask whether gateways holding retired slots have exited; 1000 ms by default. */
+  retiredCheckMs?: number;
 }
 
 /** Seconds a client is told to wait (Retry-After) when an app's queue is full. */
@@ -144,8 +150,11 @@ class BridgeRequest implements Dispatchable {
 
 let nextKey = 1;
 
-/** Finishes a RESPONSE_SPOOL piece: `freed` by the gateway's SPOOL_FREE, or not (the connection closed first). */
-type SpoolRelease = (freed: boolean) => void;
+/** A RESPONSE_SPOOL piece the gateway holds: `free` makes its slot reusable, `sent` finishes its write (0 or a Win32 error). */
+interface SpoolHold {
+  readonly free: () => void;
+  readonly sent: (error: number) => void;
+}
 
 class GatewayConnection {
   private readonly decoder = new FrameDecoder();
@@ -156,8 +165,10 @@ class GatewayConnection {
   /** The spool state of this connection: SPOOL_OFFER sent, then SPOOL_ACCEPT received (bridge/PROTOCOL.md, item 8). */
   private spoolOffered = false;
   private spoolAccepted = false;
-  /** The RESPONSE_SPOOL pieces the gateway still holds, by offset, and what finishes each once it frees it. */
-  private readonly spoolHeld = new Map<number, SpoolRelease>();
+  /** The RESPONSE_SPOOL pieces the gateway still holds, by offset. */
+  private readonly spoolHeld = new Map<number, SpoolHold>();
+  /** The gateway process on this connection, once it accepted the spool: retired slots wait for it to exit. */
+  private peer: PeerProcess | undefined;
 
   constructor(
     private readonly socket: net.Socket,
@@ -228,14 +239,16 @@ class GatewayConnection {
       }
       case FrameType.SPOOL_ACCEPT:
         if (!this.spoolOffered) throw new WireProtocolError('ERR_WIRE_UNEXPECTED', 'SPOOL_ACCEPT without a SPOOL_OFFER');
+        if (!this.spoolAccepted) this.peer = peerProcessOf(this.socket);
         this.spoolAccepted = true;
         return;
       case FrameType.SPOOL_FREE: {
         for (const offset of decodeSpoolFree(frame.payload)) {
-          const release = this.spoolHeld.get(offset);
-          if (!release) throw new WireProtocolError('ERR_WIRE_BAD_VALUE', `SPOOL_FREE of offset ${offset}, which the gateway does not hold`);
+          const hold = this.spoolHeld.get(offset);
+          if (!hold) throw new WireProtocolError('ERR_WIRE_BAD_VALUE', `SPOOL_FREE of offset ${offset}, which the gateway does not hold`);
           this.spoolHeld.delete(offset);
-          release(true);
+          hold.free();
+          hold.sent(0);
         }
         return;
       }
@@ -467,12 +480,7 @@ class GatewayConnection {
     pieces.forEach((p, i) => {
       if (spool && p.spoolAt >= 0) {
         const frame = encodeResponseSpool(req.streamId, { offset: p.spoolAt, length: p.bytes.length - FRAME_HEADER_SIZE });
-        writer.out(frame, i === last && end, pieceDone, (sent) =>
-          this.spoolHeld.set(p.spoolAt, (freed) => {
-            if (freed) free(p);
-            sent(freed ? 0 : WIN32_ERROR.NETNAME_DELETED);
-          }),
-        );
+        writer.out(frame, i === last && end, pieceDone, (sent) => this.spoolHeld.set(p.spoolAt, { free: () => free(p), sent }));
       } else {
         // Taken by the socket, or the socket is gone: either way nothing reads the slot any more.
         writer.out(Buffer.from(p.bytes.buffer, p.bytes.byteOffset, p.bytes.byteLength), i === last && end, (error) => {
@@ -561,10 +569,15 @@ class GatewayConnection {
     }
     const req = this.current;
     if (req && !req.finished) this.abort(req, WIN32_ERROR.NETNAME_DELETED);
-    // Pieces the gateway never freed count as failed writes; their slots stay taken (output()).
-    if (this.spoolHeld.size > 0) this.opts.onSpoolSlotsRetired?.(this.spoolHeld.size);
-    for (const release of this.spoolHeld.values()) release(false);
+    // Pieces the gateway never freed count as failed writes; their slots stay taken until it has exited.
+    const holds = [...this.spoolHeld.values()];
     this.spoolHeld.clear();
+    for (const hold of holds) hold.sent(WIN32_ERROR.NETNAME_DELETED);
+    this.server.retiredSlots.retire(
+      holds.map((hold) => hold.free),
+      this.peer,
+    );
+    this.peer = undefined;
     this.server.connectionClosed(this);
   }
 }
@@ -576,9 +589,16 @@ export class BridgeServer {
   private readonly connections = new Set<GatewayConnection>();
   private readonly live = new RequestTable<{ req: BridgeRequest; conn: GatewayConnection }>();
   private metricsSource: () => Promise<string> = () => Promise.resolve('[]');
+  /** Spool slots closed connections left taken, until their gateway has exited. */
+  readonly retiredSlots: RetiredSlots;
 
   constructor(opts: BridgeServerOptions) {
     this.pool = opts.pool;
+    this.retiredSlots = new RetiredSlots({
+      checkEveryMs: opts.retiredCheckMs ?? 1000,
+      onRetired: opts.onSpoolSlotsRetired,
+      onReclaimed: opts.onSpoolSlotsReclaimed,
+    });
     for (const app of opts.apps) this.apps.set(app.name, app);
     this.server = net.createServer((socket) => {
       socket.setNoDelay?.(true);

@@ -176,7 +176,14 @@ export const METRIC_DEFINITIONS = {
   spoolSlotsRetired: {
     name: 'isapi_bridge_spool_slots_retired_total',
     type: 'counter',
-    help: "Response spool slots the bridge no longer reuses: the gateway still held them when its connection closed, so a gateway write could still read them. They come back only with a new bridge process; without free slots the bridge copies instead.",
+    help: 'Response spool slots the bridge stopped reusing because the gateway still held them when its connection closed (a gateway write could still read them). They come back when that gateway process has exited (isapi_bridge_spool_slots_reclaimed_total); meanwhile a thread without free slots copies instead.',
+    labelNames: [],
+    emitter: 'bridge',
+  },
+  spoolSlotsReclaimed: {
+    name: 'isapi_bridge_spool_slots_reclaimed_total',
+    type: 'counter',
+    help: 'Retired response spool slots the bridge reuses again because the gateway that held them has exited. Retired minus reclaimed is what is out of use now; a gap that stays means a gateway that lives on, or one the bridge cannot watch (another PID namespace on a kernel before 6.5).',
     labelNames: [],
     emitter: 'bridge',
   },

@@ -88,7 +88,7 @@ describe('Unix socket transport', () => {
 });
 
 describe('a gateway that dies mid-stream', () => {
-  test('the bridge serves the next gateway, and counts the spool slots it no longer reuses', async () => {
+  test('the bridge serves the next gateway, and frees the spool slots the dead one held once it has exited', async () => {
     const sock = path.join(tempDir(), 'b.sock');
     const bridge = await startBridge(['--listen', `unix:${sock}`, '--app', `/scripts/stream.dll=${sample('stream')}`]);
     const args = ['--app', `/scripts/stream.dll=${sample('stream')}`, '--bridge', `unix:${sock}`];
@@ -110,9 +110,19 @@ describe('a gateway that dies mid-stream', () => {
         const total = 8 * 1024 * 1024;
         const r = await request(`${second.url}/scripts/stream.dll?bytes=${total}&chunk=65536`);
         expect(r.body.equals(streamPattern(0, total))).toBe(true);
-        const metrics = (await request(`${second.url}/metrics`)).body.toString();
-        const retired = metrics.split('\n').find((l) => l.startsWith('isapi_bridge_spool_slots_retired_total{'));
-        expect(Number(retired?.split(' ').pop())).toBeGreaterThan(0);
+        const counter = async (name: string): Promise<number> => {
+          const metrics = (await request(`${second.url}/metrics`)).body.toString();
+          return Number(metrics.split('\n').find((l) => l.startsWith(`${name}{`))?.split(' ').pop() ?? 0);
+        };
+        const retired = await counter('isapi_bridge_spool_slots_retired_total');
+        expect(retired).toBeGreaterThan(0);
+        // The bridge asks once a second whether the first gateway has exited.
+        let reclaimed = 0;
+        for (let i = 0; i < 50 && reclaimed < retired; i++) {
+          reclaimed = await counter('isapi_bridge_spool_slots_reclaimed_total');
+          if (reclaimed < retired) await sleep(100);
+        }
+        expect(reclaimed).toBe(retired);
       } finally {
         await second.stop();
       }

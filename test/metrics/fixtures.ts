@@ -125,7 +125,10 @@ export function simulateTraffic(world: World, round: number): void {
       });
     }
     g.httpRequestsInFlight.set({ route: `${bridge.app}-route`, app: bridge.app }, round % 2);
-    if (round % 3 === 0) bridge.metrics.spoolSlotsRetired.inc(round + 1);
+    if (round % 3 === 0) {
+      bridge.metrics.spoolSlotsRetired.inc(round + 1);
+      bridge.metrics.spoolSlotsReclaimed.inc(round);
+    }
   }
   if (round % 5 === 0) g.extensionLoadFailures.inc({ app: 'broken', stage: 'missing_export' });
 
