@@ -65,12 +65,12 @@ export interface BridgeServerOptions {
   onSpoolSlotsRetired?: (count: number) => void;
   /** Retired spool slots freed again because the gateway that held them has exited (retired-slots.ts). */
   onSpoolSlotsReclaimed?: (count: number) => void;
-  /** How often to ask whether gateways holding retired slots have exited; 1000 ms by default. */
-  retiredCheckMs?: number;
 }
 
 /** Seconds a client is told to wait (Retry-After) when an app's queue is full. */
 const QUEUE_FULL_RETRY_AFTER_S = 1;
+/** How often gateways that hold retired spool slots are asked whether they have exited. */
+const RETIRED_CHECK_MS = 1000;
 const EMPTY = Buffer.alloc(0);
 
 class BridgeRequest implements Dispatchable {
@@ -453,9 +453,9 @@ class GatewayConnection {
    * produced them. Body frames in the spool go as RESPONSE_SPOOL once the gateway
    * accepted it. The thread gets its credit (and an async write its completion) when
    * every piece is done with: written to the socket, or freed by the gateway once its
-   * client has the bytes. A piece's arena slot is reused only then (`free`), and never
-   * if the connection closed while the gateway held the piece: a client write of the
-   * gateway's may still be reading it.
+   * client has the bytes. A piece's arena slot is reused only then (`free`); if the
+   * connection closed while the gateway held the piece, only once that gateway process
+   * has exited (retired-slots.ts): a client write of the gateway's may still be reading it.
    */
   output(req: BridgeRequest, pieces: OutPiece[], end: boolean, op: number | undefined, free: (piece: OutPiece) => void): void {
     let n = 0;
@@ -573,10 +573,7 @@ class GatewayConnection {
     const holds = [...this.spoolHeld.values()];
     this.spoolHeld.clear();
     for (const hold of holds) hold.sent(WIN32_ERROR.NETNAME_DELETED);
-    this.server.retiredSlots.retire(
-      holds.map((hold) => hold.free),
-      this.peer,
-    );
+    this.server.retiredSlots.retire(holds.map((hold) => hold.free), this.peer);
     this.peer = undefined;
     this.server.connectionClosed(this);
   }
@@ -595,7 +592,7 @@ export class BridgeServer {
   constructor(opts: BridgeServerOptions) {
     this.pool = opts.pool;
     this.retiredSlots = new RetiredSlots({
-      checkEveryMs: opts.retiredCheckMs ?? 1000,
+      checkEveryMs: RETIRED_CHECK_MS,
       onRetired: opts.onSpoolSlotsRetired,
       onReclaimed: opts.onSpoolSlotsReclaimed,
     });

@@ -65,7 +65,7 @@ export const FrameType = {
   SPOOL_ACCEPT: 0x2a,
   /** Bridge -> gateway: response body bytes, in WriteClient order, read from the spool file (payload: SpoolPiece). */
   RESPONSE_SPOOL: 0x2b,
-  /** Gateway -> bridge: the next `count` RESPONSE_SPOOL frames of this connection have been read (payload: u32 count). */
+  /** Gateway -> bridge: RESPONSE_SPOOL pieces of this connection, by offset, whose bytes it no longer needs (payload: u32 count, count x f64 offset). */
   SPOOL_FREE: 0x2c,
 } as const;
 export type FrameTypeCode = (typeof FrameType)[keyof typeof FrameType];

@@ -8,8 +8,9 @@
  * So the bridge must not reuse a piece's slot while a client write still reads it. The
  * gateway frees each piece (SPOOL_FREE, by offset) once the write that took its bytes
  * has completed, or failed, and the bridge reuses the slot only then. A piece released
- * after its connection closed is never freed: the bridge keeps such slots taken, since
- * it cannot know when the gateway's write ends.
+ * after its connection closed is not freed from here: the bridge keeps such slots taken
+ * until this gateway process has exited (bridge/retired-slots.ts), since it cannot know
+ * when the gateway's write ends.
  *
  * The mapping is an ArrayBuffer that lives as long as any view of it: a client write
  * keeps its bytes mapped even after the bridge is gone. pread() into a buffer of our

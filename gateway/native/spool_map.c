@@ -1,7 +1,7 @@
 /*
  * Maps a bridge's response spool (bridge/spool.ts) into the gateway, read-only, as
  * an external ArrayBuffer: the gateway then writes body bytes to clients straight
- * from the bridge's memory (gateway/spool-reader.ts). The mapping ends when V8
+ * from the bridge's memory (gateway/spool-mapping.ts). The mapping ends when V8
  * collects the ArrayBuffer, that is after the last view of it, and so the last
  * client write from it, is gone.
  *
